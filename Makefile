@@ -1,0 +1,123 @@
+# sios - GNU make build.  `make`, `make check`, `make demo`, `make install`.
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+DESTDIR ?=
+BUILD   ?= build
+SAN     ?= 0
+CC      ?= cc
+PKGS     = libwebsockets libuv libcjson
+
+VERSION := $(shell sed -n 's/^\#define SIOS_VERSION_STRING "\(.*\)"/\1/p' include/sios.h)
+SOVER   := 0
+
+# Redis support: on when hiredis is installed, unless WITH_REDIS=0.
+WITH_REDIS ?= $(shell pkg-config --exists hiredis 2>/dev/null && echo 1 || echo 0)
+ifeq ($(WITH_REDIS),1)
+PKGS    += hiredis
+REDIS_PC = hiredis
+FEATURES = redis tls
+else
+REDIS_PC =
+FEATURES = tls
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT      ?= -O2
+WARN     = -Wall -Wextra -Werror
+CFLAGS_LIB = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -fPIC -fvisibility=hidden \
+	-DSIOS_BUILDING -DSIOS_WITH_REDIS=$(WITH_REDIS) -Iinclude -Ilib $(PKG_CFLAGS)
+CFLAGS_APP = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lpthread
+
+ifeq ($(SAN),1)
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS_LIB += $(SANFLAGS)
+CFLAGS_APP += $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+endif
+
+LIB_SRCS := $(wildcard lib/util/*.c lib/loop/*.c lib/engine/*.c lib/protocol/*.c \
+	lib/core/*.c lib/adapter/*.c lib/presence/*.c lib/queue/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+HDRS     := include/sios.h $(wildcard lib/*/*.h)
+
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
+
+SO      = $(BUILD)/libsios.so.$(VERSION)
+SONAME  = libsios.so.$(SOVER)
+AR_LIB  = $(BUILD)/libsios.a
+
+.PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick
+
+all: lib examples $(UNIT)
+
+lib: $(SO) $(AR_LIB) $(BUILD)/sios.pc
+
+$(BUILD)/%.o: %.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) -c $< -o $@
+
+$(SO): $(LIB_OBJS) lib/sios.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/sios.map \
+		-Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS_ALL)
+	ln -sf libsios.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libsios.so
+
+$(AR_LIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJS)
+
+$(BUILD)/sios.pc: pkgconfig/sios.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@FEATURES@|$(FEATURES)|' -e 's|@REDIS_PC@|$(REDIS_PC)|' $< > $@
+
+# examples and tests link the static library: no LD_LIBRARY_PATH needed
+$(BUILD)/examples/%: examples/%.c $(AR_LIB) include/sios.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(AR_LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
+
+examples: $(EXAMPLES)
+
+deps:
+	@tools/deps.sh
+
+# Everything, then again under AddressSanitizer + UBSan; one summary line.
+check: deps
+	$(MAKE) all
+	$(MAKE) all BUILD=build/san SAN=1 OPT=-O1
+	/usr/bin/python3 tests/run.py --build build --build build/san
+
+check-fast: all
+	/usr/bin/python3 tests/run.py --build build
+
+demo: deps
+	$(MAKE) all
+	@echo "sios demo: Engine.IO echo on http://127.0.0.1:3000/engine.io/ (Ctrl-C stops it)"
+	$(BUILD)/examples/engine_echo --port 3000
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 644 include/sios.h $(DESTDIR)$(PREFIX)/include/
+	install -m 755 $(SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libsios.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsios.so
+	install -m 644 $(AR_LIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(BUILD)/sios.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	for f in man/*.3; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man3/; done; true
+	for f in man/*.7; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man7/; done; true
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/sios.h $(DESTDIR)$(LIBDIR)/libsios.* \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/sios.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,230 @@
+/*
+ * sios - an embeddable Socket.IO / Engine.IO server library for C.
+ *
+ * This is the only public header. The model (threads, handle lifetimes,
+ * ownership, errors) is described in sios(7); every function has a man page.
+ *
+ * Threads: every function is called on the server's loop thread (inside a
+ * sios callback, or before sios_server_run()), except sios_server_post(),
+ * which is safe from any thread.
+ */
+#ifndef SIOS_H
+#define SIOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SIOS_BUILDING) && defined(__GNUC__)
+#define SIOS_EXPORT __attribute__((visibility("default")))
+#else
+#define SIOS_EXPORT
+#endif
+
+/* ---- version and features ------------------------------------------- */
+
+#define SIOS_VERSION_MAJOR 0
+#define SIOS_VERSION_MINOR 1
+#define SIOS_VERSION_PATCH 0
+#define SIOS_VERSION_STRING "0.1.0"
+#define SIOS_VERSION_NUMBER \
+	((SIOS_VERSION_MAJOR * 10000) + (SIOS_VERSION_MINOR * 100) + SIOS_VERSION_PATCH)
+
+/* Features compiled into this build, as returned by sios_features(). */
+#define SIOS_FEATURE_REDIS 0x1u /* built WITH_REDIS=1 */
+#define SIOS_FEATURE_TLS 0x2u   /* https / wss available */
+
+/* The library's version string, e.g. "0.1.0". Static storage. */
+SIOS_EXPORT const char *sios_version(void);
+/* SIOS_VERSION_NUMBER of the library actually linked. */
+SIOS_EXPORT int sios_version_number(void);
+/* A mask of SIOS_FEATURE_* bits. */
+SIOS_EXPORT unsigned sios_features(void);
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* Negative codes; this list is append-only. */
+enum sios_error {
+	SIOS_OK = 0,
+	SIOS_ENOMEM = -1,    /* out of memory */
+	SIOS_EINVAL = -2,    /* invalid argument */
+	SIOS_EMISUSE = -3,   /* wrong thread or wrong state for this call */
+	SIOS_ENOTSUP = -4,   /* feature not compiled in or not supported */
+	SIOS_ECLOSED = -5,   /* the connection or server is closed */
+	SIOS_ETIMEDOUT = -6, /* timed out */
+	SIOS_ENOENT = -7,    /* no such item */
+	SIOS_EEXIST = -8,    /* item already exists */
+	SIOS_EIO = -9,       /* system or network failure */
+	SIOS_ETOOBIG = -10,  /* larger than the configured limit */
+	SIOS_EADDR = -11     /* could not listen on the address or port */
+};
+
+/* A sentence describing err. Static storage; unknown codes get a generic text. */
+SIOS_EXPORT const char *sios_strerror(int err);
+/* The symbolic name of err, e.g. "SIOS_EINVAL". Static storage. */
+SIOS_EXPORT const char *sios_err_name(int err);
+
+/* ---- close and disconnect reasons ------------------------------------ */
+
+/* Why a connection ended; append-only. sios_reason_str() gives the same
+ * strings Node's socket.io uses. */
+enum sios_reason {
+	SIOS_REASON_TRANSPORT_CLOSE = 1,  /* the client closed the transport */
+	SIOS_REASON_TRANSPORT_ERROR = 2,  /* the transport failed */
+	SIOS_REASON_PING_TIMEOUT = 3,     /* no pong within pingTimeout */
+	SIOS_REASON_PARSE_ERROR = 4,      /* the client sent a malformed packet */
+	SIOS_REASON_FORCED_CLOSE = 5,     /* the application closed it */
+	SIOS_REASON_SERVER_SHUTDOWN = 6,  /* the server is stopping */
+	SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT = 7,
+	SIOS_REASON_SERVER_NAMESPACE_DISCONNECT = 8
+};
+
+/* "transport close", "ping timeout", ... Static storage. */
+SIOS_EXPORT const char *sios_reason_str(int reason);
+
+/* ---- transports ------------------------------------------------------ */
+
+#define SIOS_TRANSPORT_POLLING 0x1u
+#define SIOS_TRANSPORT_WEBSOCKET 0x2u
+
+/* ---- configuration --------------------------------------------------- */
+
+typedef struct sios_config sios_config;
+typedef struct sios_request sios_request;
+
+/*
+ * Decide whether a handshake is accepted. Runs on the loop thread while the
+ * request is being handled; call sios_request_reject() to refuse it (HTTP
+ * 403). The request handle and the strings it returns are valid until the
+ * callback returns.
+ */
+typedef void (*sios_allow_request_cb)(sios_request *req, void *ud);
+
+/* A new configuration with every setting at its default. */
+SIOS_EXPORT int sios_config_new(sios_config **out);
+/* Frees cfg; NULL is accepted. Servers keep their own copy. */
+SIOS_EXPORT void sios_config_free(sios_config *cfg);
+
+/* TCP port, 0 for any free port (read it back with sios_server_port()). Default 3000. */
+SIOS_EXPORT int sios_config_set_port(sios_config *cfg, int port);
+/* Address or interface to listen on; NULL for every interface. Default NULL. */
+SIOS_EXPORT int sios_config_set_host(sios_config *cfg, const char *host);
+/* HTTP path of the Socket.IO endpoint. Default "/socket.io/". */
+SIOS_EXPORT int sios_config_set_path(sios_config *cfg, const char *path);
+/* Heartbeat period in ms (1..2^31). Default 25000. */
+SIOS_EXPORT int sios_config_set_ping_interval(sios_config *cfg, unsigned ms);
+/* Time allowed for the pong in ms (1..2^31). Default 20000. */
+SIOS_EXPORT int sios_config_set_ping_timeout(sios_config *cfg, unsigned ms);
+/* Time allowed for a websocket upgrade to finish, in ms. Default 10000. */
+SIOS_EXPORT int sios_config_set_upgrade_timeout(sios_config *cfg, unsigned ms);
+/* Largest accepted message / POST body in bytes (64..2^30). Default 1000000. */
+SIOS_EXPORT int sios_config_set_max_payload(sios_config *cfg, size_t bytes);
+/* Most simultaneous Engine.IO sessions; 0 means no limit of its own. Default 0.
+ * Independently, TCP connections are capped below the process's file
+ * descriptor limit; connections over either cap are refused. */
+SIOS_EXPORT int sios_config_set_max_connections(sios_config *cfg, unsigned n);
+/* Allowed transports, a mask of SIOS_TRANSPORT_*. Default both. */
+SIOS_EXPORT int sios_config_set_transports(sios_config *cfg, unsigned mask);
+/* Whether polling sessions may upgrade to websocket. Default 1. */
+SIOS_EXPORT int sios_config_set_allow_upgrades(sios_config *cfg, int allow);
+/* Add an origin ("https://example.com") to the CORS allow-list; "*" allows
+ * every origin. Without any origin no CORS header is sent. */
+SIOS_EXPORT int sios_config_add_cors_origin(sios_config *cfg, const char *origin);
+/* Send Access-Control-Allow-Credentials: true. Default 0. */
+SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *cfg, int on);
+/* Handshake filter; NULL accepts every handshake. */
+SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
+					      void *ud);
+
+/* Request accessors, valid only inside sios_allow_request_cb. The returned
+ * strings are borrowed and valid until the callback returns. */
+/* A request header by case-insensitive name, or NULL. */
+SIOS_EXPORT const char *sios_request_header(sios_request *req, const char *name);
+/* A URL query argument (decoded), or NULL. */
+SIOS_EXPORT const char *sios_request_query(sios_request *req, const char *key);
+/* The peer's IP address as text. */
+SIOS_EXPORT const char *sios_request_remote_addr(sios_request *req);
+/* Refuse the handshake: the client gets HTTP 403 with
+ * {"code":4,"message":message}; NULL message means "Forbidden". */
+SIOS_EXPORT int sios_request_reject(sios_request *req, const char *message);
+
+/* ---- server ---------------------------------------------------------- */
+
+typedef struct sios_server sios_server;
+
+/* A function run on the loop thread by sios_server_post(). */
+typedef void (*sios_post_cb)(sios_server *srv, void *ud);
+
+/*
+ * Creates a server and starts listening (cfg is copied; NULL means defaults).
+ * Nothing is served until sios_server_run(). Errors: SIOS_EINVAL,
+ * SIOS_ENOMEM, SIOS_EADDR (port in use or address invalid), SIOS_EIO.
+ */
+SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg);
+/* Runs the loop on the calling thread until the server has stopped. */
+SIOS_EXPORT int sios_server_run(sios_server *srv);
+/* Begins a graceful stop: clients are closed with SIOS_REASON_SERVER_SHUTDOWN
+ * and sios_server_run() returns. Loop thread only. */
+SIOS_EXPORT int sios_server_stop(sios_server *srv);
+/* Runs fn(srv, ud) on the loop thread, in order of posting. Safe from any
+ * thread. SIOS_ECLOSED once the server is stopping: fn will not run. */
+SIOS_EXPORT int sios_server_post(sios_server *srv, sios_post_cb fn, void *ud);
+/* Stop the server gracefully when the process receives signum (SIGINT,
+ * SIGTERM, ...). Installed through the loop; safe to use in any program. */
+SIOS_EXPORT int sios_server_stop_on_signal(sios_server *srv, int signum);
+/* The TCP port the server listens on. */
+SIOS_EXPORT int sios_server_port(const sios_server *srv);
+/* Frees a server that is not running; NULL is accepted. */
+SIOS_EXPORT void sios_server_free(sios_server *srv);
+
+/* ---- raw Engine.IO endpoints ----------------------------------------- */
+
+/*
+ * An Engine.IO endpoint mounted beside Socket.IO on the same port, for
+ * applications that want plain Engine.IO messages. A connection handle is
+ * valid from its open callback until its close callback returns.
+ */
+typedef struct sios_eio sios_eio;
+typedef struct sios_eio_conn sios_eio_conn;
+
+typedef void (*sios_eio_open_cb)(sios_eio_conn *conn, void *ud);
+/* data is borrowed, valid until the callback returns; text is not
+ * NUL-terminated. binary is 1 for a binary message, 0 for text. */
+typedef void (*sios_eio_message_cb)(sios_eio_conn *conn, const void *data, size_t len,
+				    int binary, void *ud);
+/* reason is a SIOS_REASON_*; conn is still valid during the call. */
+typedef void (*sios_eio_close_cb)(sios_eio_conn *conn, int reason, void *ud);
+
+/* Mounts an endpoint at path (e.g. "/engine.io/"). The endpoint lives as
+ * long as the server. Errors: SIOS_EINVAL, SIOS_EEXIST, SIOS_EMISUSE. */
+SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **out);
+SIOS_EXPORT void sios_eio_open_callback_set(sios_eio *ep, sios_eio_open_cb cb, void *ud);
+SIOS_EXPORT void sios_eio_message_callback_set(sios_eio *ep, sios_eio_message_cb cb, void *ud);
+SIOS_EXPORT void sios_eio_close_callback_set(sios_eio *ep, sios_eio_close_cb cb, void *ud);
+
+/* Queue a text (UTF-8) or binary message; data is copied. Errors:
+ * SIOS_ECLOSED, SIOS_ETOOBIG, SIOS_ENOMEM. */
+SIOS_EXPORT int sios_eio_send_text(sios_eio_conn *conn, const char *text, size_t len);
+SIOS_EXPORT int sios_eio_send_binary(sios_eio_conn *conn, const void *data, size_t len);
+/* Close after queued messages are written; the close callback runs with
+ * SIOS_REASON_FORCED_CLOSE before this returns. */
+SIOS_EXPORT int sios_eio_close(sios_eio_conn *conn);
+/* The session id (20 URL-safe characters), valid with the handle. */
+SIOS_EXPORT const char *sios_eio_conn_id(const sios_eio_conn *conn);
+/* SIOS_TRANSPORT_POLLING or SIOS_TRANSPORT_WEBSOCKET (after upgrade). */
+SIOS_EXPORT unsigned sios_eio_conn_transport(const sios_eio_conn *conn);
+/* The handshake request's header (case-insensitive name), query argument
+ * and peer address; NULL when absent. Valid with the handle. */
+SIOS_EXPORT const char *sios_eio_conn_header(const sios_eio_conn *conn, const char *name);
+SIOS_EXPORT const char *sios_eio_conn_query(const sios_eio_conn *conn, const char *key);
+SIOS_EXPORT const char *sios_eio_conn_remote_addr(const sios_eio_conn *conn);
+SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *conn, void *ud);
+SIOS_EXPORT void *sios_eio_conn_userdata(const sios_eio_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIOS_H */

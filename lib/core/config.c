@@ -1,0 +1,186 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+static void defaults(sios_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->port = 3000;
+	c->eng.ping_interval = 25000;
+	c->eng.ping_timeout = 20000;
+	c->eng.upgrade_timeout = 10000;
+	c->eng.max_payload = 1000000;
+	c->eng.transports = SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
+	c->eng.allow_upgrades = 1;
+}
+
+SIOS_EXPORT int sios_config_new(sios_config **out)
+{
+	sios_config *c;
+
+	if (!out)
+		return SIOS_EINVAL;
+	*out = NULL;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return SIOS_ENOMEM;
+	defaults(c);
+	c->path = sios__strdup("/socket.io/");
+	if (!c->path) {
+		free(c);
+		return SIOS_ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+void sios__config_release(sios_config *c)
+{
+	free(c->host);
+	free(c->path);
+	sios__engine_opts_free(&c->eng);
+}
+
+SIOS_EXPORT void sios_config_free(sios_config *c)
+{
+	if (!c)
+		return;
+	sios__config_release(c);
+	free(c);
+}
+
+int sios__config_copy(sios_config *dst, const sios_config *src)
+{
+	sios_config d;
+
+	if (!src) {
+		defaults(dst);
+		dst->path = sios__strdup("/socket.io/");
+		return dst->path ? 0 : SIOS_ENOMEM;
+	}
+	d = *src;
+	d.host = NULL;
+	d.path = NULL;
+	if (sios__engine_opts_copy(&d.eng, &src->eng))
+		return SIOS_ENOMEM;
+	if ((src->host && !(d.host = sios__strdup(src->host))) ||
+	    !(d.path = sios__strdup(src->path))) {
+		sios__config_release(&d);
+		return SIOS_ENOMEM;
+	}
+	*dst = d;
+	return 0;
+}
+
+static int set_str(char **dst, const char *v)
+{
+	char *n = NULL;
+
+	if (v && !(n = sios__strdup(v)))
+		return SIOS_ENOMEM;
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_port(sios_config *c, int port)
+{
+	if (!c || port < 0 || port > 65535)
+		return SIOS_EINVAL;
+	c->port = port;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_host(sios_config *c, const char *host)
+{
+	if (!c || (host && !*host))
+		return SIOS_EINVAL;
+	return set_str(&c->host, host);
+}
+
+SIOS_EXPORT int sios_config_set_path(sios_config *c, const char *path)
+{
+	if (!c || !path || path[0] != '/' || strchr(path, '?') || strlen(path) > 200)
+		return SIOS_EINVAL;
+	return set_str(&c->path, path);
+}
+
+#define MS_SETTER(name, field)                                                             \
+	SIOS_EXPORT int sios_config_set_##name(sios_config *c, unsigned ms)                \
+	{                                                                                  \
+		if (!c || ms == 0 || ms > 0x7fffffffu)                                     \
+			return SIOS_EINVAL;                                                \
+		c->eng.field = ms;                                                         \
+		return 0;                                                                  \
+	}
+
+MS_SETTER(ping_interval, ping_interval)
+MS_SETTER(ping_timeout, ping_timeout)
+MS_SETTER(upgrade_timeout, upgrade_timeout)
+
+SIOS_EXPORT int sios_config_set_max_payload(sios_config *c, size_t bytes)
+{
+	if (!c || bytes < 64 || bytes > (1u << 30))
+		return SIOS_EINVAL;
+	c->eng.max_payload = bytes;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_connections(sios_config *c, unsigned n)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->eng.max_sessions = n;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_transports(sios_config *c, unsigned mask)
+{
+	if (!c || !mask || (mask & ~(SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET)))
+		return SIOS_EINVAL;
+	c->eng.transports = mask;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_allow_upgrades(sios_config *c, int allow)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->eng.allow_upgrades = !!allow;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_add_cors_origin(sios_config *c, const char *origin)
+{
+	char **nv, *o;
+
+	if (!c || !origin || !*origin)
+		return SIOS_EINVAL;
+	o = sios__strdup(origin);
+	nv = o ? realloc(c->eng.cors_origins, (c->eng.n_cors + 1) * sizeof(char *)) : NULL;
+	if (!nv) {
+		free(o);
+		return SIOS_ENOMEM;
+	}
+	nv[c->eng.n_cors++] = o;
+	c->eng.cors_origins = nv;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *c, int on)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->eng.cors_credentials = !!on;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_allow_request(sios_config *c, sios_allow_request_cb cb, void *ud)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->eng.allow_request = cb;
+	c->eng.allow_request_ud = ud;
+	return 0;
+}

@@ -1,0 +1,157 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+int sios__config_copy(sios_config *dst, const sios_config *src);
+void sios__config_release(sios_config *c);
+
+static void on_stop(void *ud)
+{
+	sios_server *srv = ud;
+
+	sios__engine_shutdown(&srv->eng);
+}
+
+static int is_drained(void *ud)
+{
+	sios_server *srv = ud;
+
+	return sios__engine_drained(&srv->eng);
+}
+
+SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
+{
+	sios_server *srv;
+	sios__loop_opts lo;
+	int r;
+
+	if (!out)
+		return SIOS_EINVAL;
+	*out = NULL;
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return SIOS_ENOMEM;
+	r = sios__config_copy(&srv->cfg, cfg);
+	if (r) {
+		free(srv);
+		return r;
+	}
+	if (getenv("SIOS_DEBUG"))
+		sios__log_level = SIOS__LOG_DEBUG;
+	/* one protocol serves both HTTP and websocket: clients name none */
+	srv->protocols[0].name = "sios";
+	srv->protocols[0].callback = sios__engine_lws_cb;
+	srv->protocols[0].per_session_data_size = sios__engine_pss_size();
+	srv->protocols[0].rx_buffer_size = 4096;
+	r = sios__engine_init(&srv->eng, &srv->loop, &srv->cfg.eng);
+	if (r) {
+		sios__config_release(&srv->cfg);
+		free(srv);
+		return r;
+	}
+	memset(&lo, 0, sizeof(lo));
+	lo.port = srv->cfg.port;
+	lo.host = srv->cfg.host;
+	lo.protocols = srv->protocols;
+	lo.user = &srv->eng;
+	r = sios__loop_init(&srv->loop, &lo);
+	if (r) {
+		sios__engine_free(&srv->eng);
+		sios__config_release(&srv->cfg);
+		free(srv);
+		return r;
+	}
+	srv->loop.on_stop = on_stop;
+	srv->loop.is_drained = is_drained;
+	srv->loop.hook_ud = srv;
+	*out = srv;
+	return 0;
+}
+
+SIOS_EXPORT int sios_server_run(sios_server *srv)
+{
+	if (!srv)
+		return SIOS_EINVAL;
+	if (srv->running || srv->stopped)
+		return SIOS_EMISUSE;
+	srv->running = 1;
+	sios__loop_run(&srv->loop);
+	srv->running = 0;
+	srv->stopped = 1;
+	return 0;
+}
+
+SIOS_EXPORT int sios_server_stop(sios_server *srv)
+{
+	if (!srv)
+		return SIOS_EINVAL;
+	if (srv->stopped || srv->loop.stopping)
+		return 0;
+	sios__loop_stop(&srv->loop, 2000);
+	return 0;
+}
+
+static void post_trampoline(void *a, void *b)
+{
+	struct {
+		sios_post_cb fn;
+		void *ud;
+		sios_server *srv;
+	} *p = a;
+
+	SIOS__UNUSED(b);
+	p->fn(p->srv, p->ud);
+	free(p);
+}
+
+SIOS_EXPORT int sios_server_post(sios_server *srv, sios_post_cb fn, void *ud)
+{
+	struct {
+		sios_post_cb fn;
+		void *ud;
+		sios_server *srv;
+	} *p;
+	int r;
+
+	if (!srv || !fn)
+		return SIOS_EINVAL;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return SIOS_ENOMEM;
+	p->fn = fn;
+	p->ud = ud;
+	p->srv = srv;
+	r = sios__loop_post(&srv->loop, post_trampoline, p, NULL);
+	if (r)
+		free(p);
+	return r;
+}
+
+SIOS_EXPORT int sios_server_stop_on_signal(sios_server *srv, int signum)
+{
+	if (!srv || signum <= 0)
+		return SIOS_EINVAL;
+	return sios__loop_stop_on_signal(&srv->loop, signum);
+}
+
+SIOS_EXPORT int sios_server_port(const sios_server *srv) { return srv ? srv->loop.port : -1; }
+
+SIOS_EXPORT void sios_server_free(sios_server *srv)
+{
+	if (!srv)
+		return;
+	sios__loop_free(&srv->loop);
+	sios__engine_free(&srv->eng);
+	sios__config_release(&srv->cfg);
+	free(srv);
+}
+
+SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **out)
+{
+	if (!srv || !out)
+		return SIOS_EINVAL;
+	if (srv->stopped || srv->loop.stopping)
+		return SIOS_EMISUSE;
+	return sios__engine_mount(&srv->eng, path, out);
+}

@@ -1,0 +1,1718 @@
+/* Engine.IO v4 server: sessions and the polling and websocket transports. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "engine.h"
+
+#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
+
+typedef struct sios_eio_conn session;
+
+/* per-wsi state; lws keeps it across keep-alive requests */
+enum { K_NONE = 0, K_GET, K_POST, K_WS, K_PROBE, K_DISCARD };
+
+struct pss {
+	int kind;
+	session *s;
+	sios_eio *ep;
+	char *origin;     /* for CORS on a deferred reply */
+	sios__str body;   /* POST body, or the websocket message being reassembled */
+	size_t discarded; /* bytes of an oversized POST thrown away */
+	int rx_binary, rx_too_big;
+	sios__str reply; /* a final polling reply to write when writable */
+	int has_reply;
+	int kill;        /* websocket: close at the next writable */
+	int kill_status;
+};
+
+size_t sios__engine_pss_size(void) { return sizeof(struct pss); }
+
+static sios__engine *eng_of(struct lws *wsi)
+{
+	return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- reentrancy: sessions are freed only at the outermost frame ------- */
+
+static void reap(sios__engine *e)
+{
+	while (e->grave) {
+		session *s = e->grave;
+
+		e->grave = s->grave_next;
+		free(s->headers.mem);
+		free(s->headers.k);
+		free(s->query.mem);
+		free(s->query.k);
+		free(s);
+	}
+}
+
+#define ENTER(e) ((e)->depth++)
+#define LEAVE(e)                                                                           \
+	do {                                                                               \
+		if (--(e)->depth == 0)                                                     \
+			reap(e);                                                           \
+	} while (0)
+
+/* ---- outbound queue -------------------------------------------------- */
+
+static int q_push(sios__outq *q, sios__buf *b, int binary)
+{
+	if (q->len == q->cap) {
+		size_t ncap = q->cap ? q->cap * 2 : 8;
+		sios__outpkt *nv = malloc(ncap * sizeof(*nv));
+
+		if (!nv)
+			return -1;
+		for (size_t i = 0; i < q->len; i++)
+			nv[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = nv;
+		q->cap = ncap;
+		q->head = 0;
+	}
+	q->v[(q->head + q->len) % q->cap] = (sios__outpkt){sios__buf_ref(b), binary};
+	q->len++;
+	q->bytes += b->len;
+	return 0;
+}
+
+static sios__outpkt *q_peek(sios__outq *q) { return q->len ? &q->v[q->head] : NULL; }
+
+static void q_pop(sios__outq *q)
+{
+	sios__outpkt *p = &q->v[q->head];
+
+	q->bytes -= p->buf->len;
+	sios__buf_unref(p->buf);
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+}
+
+static void q_free(sios__outq *q)
+{
+	while (q->len)
+		q_pop(q);
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+/* all queued packets as one polling payload */
+static int q_drain_payload(sios__engine *e, sios__outq *q, sios__str *out)
+{
+	sios__outpkt *p;
+
+	while ((p = q_peek(q))) {
+		if (sios__eio_payload_append(out, p->buf->data, p->buf->len, p->binary))
+			return -1;
+		e->stats.packets_out++;
+		q_pop(q);
+	}
+	return 0;
+}
+
+/* ---- key/value snapshots (query, headers) ----------------------------- */
+
+static int kv_build(sios__kv *kv, sios__str *mem, size_t n)
+{
+	/* mem holds n pairs as "k\0v\0" */
+	const char *p;
+
+	kv->k = calloc(n ? 2 * n : 1, sizeof(char *));
+	if (!kv->k)
+		return -1;
+	kv->v = kv->k + n;
+	kv->mem = mem->p;
+	kv->n = n;
+	p = mem->p;
+	for (size_t i = 0; i < n; i++) {
+		kv->k[i] = p;
+		p += strlen(p) + 1;
+		kv->v[i] = p;
+		p += strlen(p) + 1;
+	}
+	sios__str_init(mem);
+	return 0;
+}
+
+static const char *kv_get(const sios__kv *kv, const char *key, int nocase)
+{
+	for (size_t i = 0; i < kv->n; i++)
+		if (nocase ? sios__strcaseeq(kv->k[i], key) : !strcmp(kv->k[i], key))
+			return kv->v[i];
+	return NULL;
+}
+
+/* URL arguments, as lws hands them over: one decoded "k=v" per fragment */
+static int parse_query(struct lws *wsi, sios__kv *kv)
+{
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+	sios__str mem;
+	size_t n = 0;
+	char *frag;
+
+	memset(kv, 0, sizeof(*kv));
+	sios__str_init(&mem);
+	if (total <= 0)
+		return kv_build(kv, &mem, 0);
+	frag = malloc((size_t)total + 1);
+	if (!frag)
+		return -1;
+	for (int i = 0;; i++) {
+		int l = lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
+		char *eq;
+
+		if (l < 0)
+			break;
+		eq = memchr(frag, '=', (size_t)l);
+		if (eq) {
+			sios__str_add(&mem, frag, (size_t)(eq - frag));
+			sios__str_addc(&mem, 0);
+			sios__str_add(&mem, eq + 1, (size_t)(l - (eq + 1 - frag)));
+		} else {
+			sios__str_add(&mem, frag, (size_t)l);
+			sios__str_addc(&mem, 0);
+		}
+		sios__str_addc(&mem, 0);
+		n++;
+	}
+	free(frag);
+	if (mem.oom) {
+		sios__str_free(&mem);
+		return -1;
+	}
+	return kv_build(kv, &mem, n);
+}
+
+static void kv_free(sios__kv *kv)
+{
+	free(kv->mem);
+	free(kv->k);
+	memset(kv, 0, sizeof(*kv));
+}
+
+/* the value of a request header by name, from the live request */
+static char *hdr_get(struct lws *wsi, const char *name)
+{
+	size_t nl = strlen(name);
+	char key[128];
+	int l;
+
+	if (nl + 2 > sizeof(key))
+		return NULL;
+	for (size_t i = 0; i < nl; i++)
+		key[i] = (char)tolower((unsigned char)name[i]);
+	key[nl] = ':';
+	key[nl + 1] = 0;
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		const unsigned char *ts = lws_token_to_string((enum lws_token_indexes)t);
+
+		if (ts && !strcmp((const char *)ts, key)) {
+			char *v;
+
+			l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+			if (l <= 0)
+				return NULL;
+			v = malloc((size_t)l + 1);
+			if (v && lws_hdr_copy(wsi, v, l + 1, (enum lws_token_indexes)t) < 0) {
+				free(v);
+				return NULL;
+			}
+			return v;
+		}
+	}
+	l = lws_hdr_custom_length(wsi, key, (int)nl + 1);
+	if (l >= 0) {
+		char *v = malloc((size_t)l + 1);
+
+		if (v && lws_hdr_custom_copy(wsi, v, l + 1, key, (int)nl + 1) < 0) {
+			free(v);
+			return NULL;
+		}
+		return v;
+	}
+	return NULL;
+}
+
+/* every standard header of the request, for the session's lifetime */
+static int snapshot_headers(struct lws *wsi, sios__kv *kv)
+{
+	sios__str mem;
+	size_t n = 0;
+	char *v = NULL;
+	int vcap = 0;
+
+	sios__str_init(&mem);
+	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+		const char *ts = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+		size_t tl;
+		int l;
+
+		if (!ts || !(tl = strlen(ts)) || ts[tl - 1] != ':' || ts[0] == ':')
+			continue;
+		l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+		if (l <= 0)
+			continue;
+		if (l + 1 > vcap) {
+			char *nv = realloc(v, (size_t)l + 1);
+
+			if (!nv)
+				break;
+			v = nv;
+			vcap = l + 1;
+		}
+		if (lws_hdr_copy(wsi, v, vcap, (enum lws_token_indexes)t) < 0)
+			continue;
+		sios__str_add(&mem, ts, tl - 1);
+		sios__str_addc(&mem, 0);
+		sios__str_adds(&mem, v);
+		sios__str_addc(&mem, 0);
+		n++;
+	}
+	free(v);
+	if (mem.oom) {
+		sios__str_free(&mem);
+		return -1;
+	}
+	return kv_build(kv, &mem, n);
+}
+
+/* ---- HTTP replies ---------------------------------------------------- */
+
+static const char *cors_allowed(sios__engine *e, const char *origin)
+{
+	if (!origin || !e->o.n_cors)
+		return NULL;
+	for (size_t i = 0; i < e->o.n_cors; i++) {
+		if (!strcmp(e->o.cors_origins[i], "*"))
+			return e->o.cors_credentials ? origin : "*";
+		if (!strcmp(e->o.cors_origins[i], origin))
+			return origin;
+	}
+	return NULL;
+}
+
+#define HDR_ROOM 2048
+
+static int add_hdr(struct lws *wsi, const char *name, const char *val, unsigned char **p,
+		   unsigned char *end)
+{
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+					   (const unsigned char *)val, (int)strlen(val), p, end);
+}
+
+/* close_after: what happens once the response is written */
+enum { KEEP_ALIVE = 0, HANG_UP = 1, LEAVE_OPEN = 2 };
+
+/* Writes a whole response; returns what the lws callback should return. */
+static int http_reply(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
+		      const void *body, size_t blen, int close_after, const char *extra_name,
+		      const char *extra_val)
+{
+	sios__engine *e = eng_of(wsi);
+	size_t cap = LWS_PRE + HDR_ROOM + blen;
+	unsigned char *buf = malloc(cap), *start, *p, *end;
+	const char *allow = cors_allowed(e, origin);
+	char clen[32];
+	int r;
+
+	if (!buf)
+		return -1;
+	start = p = buf + LWS_PRE;
+	end = buf + LWS_PRE + HDR_ROOM - 1;
+	snprintf(clen, sizeof(clen), "%zu", blen);
+	if (lws_add_http_header_status(wsi, status, &p, end))
+		goto fail;
+	if (ctype && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+						  (const unsigned char *)ctype, (int)strlen(ctype),
+						  &p, end))
+		goto fail;
+	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+					 (const unsigned char *)clen, (int)strlen(clen), &p, end))
+		goto fail;
+	if (allow) {
+		if (add_hdr(wsi, "access-control-allow-origin:", allow, &p, end) ||
+		    add_hdr(wsi, "vary:", "Origin", &p, end))
+			goto fail;
+		if (e->o.cors_credentials &&
+		    add_hdr(wsi, "access-control-allow-credentials:", "true", &p, end))
+			goto fail;
+	}
+	if (extra_name && add_hdr(wsi, extra_name, extra_val, &p, end))
+		goto fail;
+	if (close_after != KEEP_ALIVE && add_hdr(wsi, "connection:", "close", &p, end))
+		goto fail;
+	if (lws_finalize_http_header(wsi, &p, end))
+		goto fail;
+	if (blen)
+		memcpy(p, body, blen);
+	p += blen;
+	r = lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL);
+	free(buf);
+	e->stats.bytes_out += blen;
+	if (r < 0 || close_after == HANG_UP)
+		return -1;
+	if (close_after == LEAVE_OPEN)
+		return 0;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+fail:
+	free(buf);
+	return -1;
+}
+
+static const char *eio_errmsg[] = {"Transport unknown", "Session ID unknown",
+				   "Bad handshake method", "Bad request", "Forbidden",
+				   "Unsupported protocol version"};
+
+/* 400 (or 403 for code 4) with the Engine.IO JSON error body */
+static int http_error(struct lws *wsi, const char *origin, int code, const char *msg,
+		      unsigned status, int close_after)
+{
+	sios__str b;
+	int r;
+
+	sios__str_init(&b);
+	if (!msg)
+		msg = eio_errmsg[code];
+	sios__str_addf(&b, "{\"code\":%d,\"message\":\"", code);
+	for (const char *c = msg; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			sios__str_addc(&b, '\\');
+		if ((unsigned char)*c < 0x20)
+			sios__str_addf(&b, "\\u%04x", (unsigned char)*c);
+		else
+			sios__str_addc(&b, *c);
+	}
+	sios__str_adds(&b, "\"}");
+	if (b.oom) {
+		sios__str_free(&b);
+		return -1;
+	}
+	r = http_reply(wsi, origin, status ? status : (code == 4 ? 403 : 400),
+		       "application/json", b.p, b.len, close_after, NULL, NULL);
+	sios__str_free(&b);
+	return r;
+}
+
+static int http_payload(struct lws *wsi, const char *origin, const char *p, size_t n)
+{
+	return http_reply(wsi, origin, 200, "text/plain; charset=UTF-8", p, n, 0, NULL, NULL);
+}
+
+/* ---- sessions -------------------------------------------------------- */
+
+static void ws_kill(struct lws *wsi, int status)
+{
+	struct pss *ps = lws_wsi_user(wsi);
+
+	if (ps) {
+		ps->s = NULL;
+		ps->kill = 1;
+		ps->kill_status = status;
+	}
+	lws_callback_on_writable(wsi);
+}
+
+/* the reply a pending GET gets when its session ends */
+static void get_final_reply(sios__engine *e, session *s, char last)
+{
+	struct lws *wsi = s->get_wsi;
+	struct pss *ps = lws_wsi_user(wsi);
+
+	s->get_wsi = NULL;
+	if (!ps)
+		return;
+	sios__str_free(&ps->reply);
+	q_drain_payload(e, &s->q, &ps->reply);
+	if (last) {
+		unsigned char c = (unsigned char)last;
+
+		sios__eio_payload_append(&ps->reply, &c, 1, 0);
+	}
+	ps->has_reply = 1;
+	ps->s = NULL;
+	lws_callback_on_writable(wsi);
+}
+
+/* Forget the session: out of the table, transports detached, memory to the grave. */
+static void finalize(session *s)
+{
+	sios__engine *e = s->eng;
+
+	if (s->state == SIOS__S_DEAD)
+		return;
+	s->state = SIOS__S_DEAD;
+	sios__loop_timer_cancel(e->loop, &s->ping_t);
+	sios__loop_timer_cancel(e->loop, &s->pong_t);
+	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+	sios__loop_timer_cancel(e->loop, &s->linger_t);
+	sios__map_del(&e->sessions, s->sid);
+	if (s->get_wsi)
+		get_final_reply(e, s, s->close_pkt);
+	if (s->post_wsi) {
+		struct pss *ps = lws_wsi_user(s->post_wsi);
+
+		if (ps)
+			ps->s = NULL;
+		s->post_wsi = NULL;
+	}
+	if (s->ws_wsi) {
+		ws_kill(s->ws_wsi, LWS_CLOSE_STATUS_NORMAL);
+		s->ws_wsi = NULL;
+	}
+	if (s->probe_wsi) {
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+		s->probe_wsi = NULL;
+	}
+	q_free(&s->q);
+	e->stats.sessions_closed++;
+	s->grave_next = e->grave;
+	e->grave = s;
+}
+
+static void linger_cb(sios__timer *t)
+{
+	session *s = container_of(t, session, linger_t);
+	sios__engine *e = s->eng;
+
+	ENTER(e);
+	finalize(s);
+	LEAVE(e);
+}
+
+void sios__session_close(session *s, int reason)
+{
+	sios__engine *e = s->eng;
+
+	if (s->state != SIOS__S_OPEN)
+		return;
+	ENTER(e);
+	s->state = SIOS__S_CLOSING;
+	s->reason = reason;
+	e->nsessions--;
+	sios__loop_timer_cancel(e->loop, &s->ping_t);
+	sios__loop_timer_cancel(e->loop, &s->pong_t);
+	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+	if (s->probe_wsi) {
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+		s->probe_wsi = NULL;
+		s->upgrade = SIOS__U_NONE;
+	}
+	if (s->ep->on_close)
+		s->ep->on_close(s, reason, s->ep->close_ud);
+
+	if (reason == SIOS_REASON_FORCED_CLOSE || reason == SIOS_REASON_SERVER_SHUTDOWN) {
+		/* deliver what is queued, then close */
+		s->close_pkt = '1';
+		if (s->transport == SIOS_TRANSPORT_WEBSOCKET && s->ws_wsi) {
+			lws_callback_on_writable(s->ws_wsi);
+			sios__loop_timer_add(e->loop, &s->linger_t, e->o.ping_timeout);
+		} else if (s->transport == SIOS_TRANSPORT_POLLING && !s->get_wsi) {
+			sios__loop_timer_add(e->loop, &s->linger_t, e->o.ping_timeout);
+		} else {
+			finalize(s);
+		}
+	} else {
+		if (!s->close_pkt)
+			s->close_pkt = '1';
+		finalize(s);
+	}
+	LEAVE(e);
+}
+
+static void ping_cb(sios__timer *t);
+static void pong_cb(sios__timer *t);
+
+static void upgrade_cb(sios__timer *t)
+{
+	session *s = container_of(t, session, upgrade_t);
+	sios__engine *e = s->eng;
+
+	ENTER(e);
+	if (s->probe_wsi) {
+		sios__log(SIOS__LOG_INFO, "session %s: upgrade timed out", s->sid);
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+		s->probe_wsi = NULL;
+	}
+	s->upgrade = SIOS__U_NONE;
+	LEAVE(e);
+}
+
+static void kick_writer(session *s)
+{
+	if (s->transport == SIOS_TRANSPORT_WEBSOCKET) {
+		if (s->ws_wsi)
+			lws_callback_on_writable(s->ws_wsi);
+	} else if (s->get_wsi) {
+		lws_callback_on_writable(s->get_wsi);
+	}
+}
+
+int sios__session_push(session *s, sios__buf *buf, int binary)
+{
+	if (s->state != SIOS__S_OPEN)
+		return SIOS_ECLOSED;
+	if (q_push(&s->q, buf, binary))
+		return SIOS_ENOMEM;
+	kick_writer(s);
+	return 0;
+}
+
+static int push_copy(session *s, const char *type_and_data, size_t n, int binary)
+{
+	sios__buf *b = sios__buf_from(LWS_PRE, type_and_data, n);
+	int r;
+
+	if (!b)
+		return SIOS_ENOMEM;
+	r = sios__session_push(s, b, binary);
+	sios__buf_unref(b);
+	return r;
+}
+
+static void ping_cb(sios__timer *t)
+{
+	session *s = container_of(t, session, ping_t);
+	sios__engine *e = s->eng;
+
+	ENTER(e);
+	/* the pong deadline starts when the ping is queued */
+	if (push_copy(s, "2", 1, 0) == 0)
+		sios__loop_timer_add(e->loop, &s->pong_t, e->o.ping_timeout);
+	LEAVE(e);
+}
+
+static void pong_cb(sios__timer *t)
+{
+	session *s = container_of(t, session, pong_t);
+	sios__engine *e = s->eng;
+
+	ENTER(e);
+	sios__log(SIOS__LOG_DEBUG, "session %s: ping timeout", s->sid);
+	sios__session_close(s, SIOS_REASON_PING_TIMEOUT);
+	LEAVE(e);
+}
+
+static int handshake_json(sios__engine *e, session *s, int ws, sios__str *out)
+{
+	return sios__str_addf(out,
+			      "0{\"sid\":\"%s\",\"upgrades\":%s,\"pingInterval\":%u,"
+			      "\"pingTimeout\":%u,\"maxPayload\":%zu}",
+			      s->sid,
+			      (!ws && e->o.allow_upgrades &&
+			       (e->o.transports & SIOS_TRANSPORT_WEBSOCKET))
+				      ? "[\"websocket\"]"
+				      : "[]",
+			      e->o.ping_interval, e->o.ping_timeout, e->o.max_payload);
+}
+
+static session *session_new(sios__engine *e, sios_eio *ep, struct lws *wsi, sios__kv *query,
+			    unsigned transport)
+{
+	session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	do
+		sios__id(s->sid);
+	while (sios__map_get(&e->sessions, s->sid));
+	s->ep = ep;
+	s->eng = e;
+	s->transport = transport;
+	s->query = *query;
+	memset(query, 0, sizeof(*query));
+	if (snapshot_headers(wsi, &s->headers) ||
+	    sios__map_put(&e->sessions, s->sid, s)) {
+		kv_free(&s->headers);
+		kv_free(&s->query);
+		free(s);
+		return NULL;
+	}
+	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));
+	sios__timer_init(&s->ping_t, ping_cb);
+	sios__timer_init(&s->pong_t, pong_cb);
+	sios__timer_init(&s->upgrade_t, upgrade_cb);
+	sios__timer_init(&s->linger_t, linger_cb);
+	e->nsessions++;
+	e->stats.sessions_opened++;
+	sios__loop_timer_add(e->loop, &s->ping_t, e->o.ping_interval);
+	return s;
+}
+
+static void session_opened(session *s)
+{
+	if (s->ep->on_open)
+		s->ep->on_open(s, s->ep->open_ud);
+}
+
+/* ---- incoming packets ------------------------------------------------ */
+
+static void on_packet(session *s, const sios__eio_pkt *pkt)
+{
+	sios__engine *e = s->eng;
+
+	if (s->state != SIOS__S_OPEN)
+		return;
+	e->stats.packets_in++;
+	switch (pkt->type) {
+	case SIOS__EIO_MESSAGE:
+		if (s->ep->on_message)
+			s->ep->on_message(s, pkt->data, pkt->len, pkt->binary, s->ep->message_ud);
+		break;
+	case SIOS__EIO_PONG:
+		sios__loop_timer_cancel(e->loop, &s->pong_t);
+		if (!sios__timer_armed(&s->ping_t))
+			sios__loop_timer_add(e->loop, &s->ping_t, e->o.ping_interval);
+		break;
+	case SIOS__EIO_PING: {
+		/* v4 clients do not ping, but answering costs nothing */
+		char *b = malloc(pkt->len + 1);
+
+		if (b) {
+			b[0] = '3';
+			memcpy(b + 1, pkt->data, pkt->len);
+			push_copy(s, b, pkt->len + 1, 0);
+			free(b);
+		}
+		break;
+	}
+	case SIOS__EIO_CLOSE:
+		s->close_pkt = '6';
+		sios__session_close(s, SIOS_REASON_TRANSPORT_CLOSE);
+		break;
+	case SIOS__EIO_NOOP:
+		break;
+	default:
+		sios__log(SIOS__LOG_WARN, "session %s: unexpected packet type %d, closing",
+			  s->sid, pkt->type);
+		sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		break;
+	}
+}
+
+static int payload_pkt_cb(const sios__eio_pkt *pkt, void *ud)
+{
+	session *s = ud;
+
+	on_packet(s, pkt);
+	return s->state == SIOS__S_OPEN ? 0 : 1;
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+struct sios_request {
+	struct lws *wsi;
+	sios__kv *query;
+	char remote[64];
+	int rejected;
+	char *message;
+	char *hdr; /* the last header value handed out */
+};
+
+SIOS_EXPORT const char *sios_request_header(sios_request *req, const char *name)
+{
+	if (!req || !name)
+		return NULL;
+	free(req->hdr);
+	req->hdr = hdr_get(req->wsi, name);
+	return req->hdr;
+}
+
+SIOS_EXPORT const char *sios_request_query(sios_request *req, const char *key)
+{
+	return req && key ? kv_get(req->query, key, 0) : NULL;
+}
+
+SIOS_EXPORT const char *sios_request_remote_addr(sios_request *req)
+{
+	return req ? req->remote : NULL;
+}
+
+SIOS_EXPORT int sios_request_reject(sios_request *req, const char *message)
+{
+	if (!req)
+		return SIOS_EINVAL;
+	req->rejected = 1;
+	free(req->message);
+	req->message = message ? sios__strdup(message) : NULL;
+	return 0;
+}
+
+static sios_eio *find_ep(sios__engine *e, const char *uri, size_t ulen)
+{
+	for (sios_eio *ep = e->eps; ep; ep = ep->next) {
+		if (ulen == ep->path_len && !memcmp(uri, ep->path, ulen))
+			return ep;
+		if (ulen + 1 == ep->path_len && !memcmp(uri, ep->path, ulen))
+			return ep;
+	}
+	return NULL;
+}
+
+/* Checks common to every Engine.IO request. Returns 0 or an error code,
+ * with the session (if sid= was given) in *sp. */
+static int verify(sios__engine *e, sios__kv *q, unsigned want_transport, session **sp,
+		  int *status)
+{
+	const char *eio = kv_get(q, "EIO", 0), *tr = kv_get(q, "transport", 0);
+	const char *sid = kv_get(q, "sid", 0);
+	unsigned t;
+
+	*sp = NULL;
+	*status = 400;
+	if (!tr)
+		return 0; /* "Transport unknown" */
+	if (!strcmp(tr, "polling"))
+		t = SIOS_TRANSPORT_POLLING;
+	else if (!strcmp(tr, "websocket"))
+		t = SIOS_TRANSPORT_WEBSOCKET;
+	else
+		return 0;
+	if (!(e->o.transports & t) || t != want_transport)
+		return 0;
+	if (!eio || strcmp(eio, "4"))
+		return 5;
+	if (sid) {
+		session *s = sios__map_get(&e->sessions, sid);
+
+		if (!s)
+			return 1;
+		*sp = s;
+	}
+	return -1; /* fine */
+}
+
+static int run_allow_request(sios__engine *e, struct lws *wsi, sios__kv *q, char **msg)
+{
+	sios_request req;
+
+	if (!e->o.allow_request)
+		return 0;
+	memset(&req, 0, sizeof(req));
+	req.wsi = wsi;
+	req.query = q;
+	lws_get_peer_simple(wsi, req.remote, sizeof(req.remote));
+	e->o.allow_request(&req, e->o.allow_request_ud);
+	free(req.hdr);
+	if (req.rejected) {
+		*msg = req.message;
+		return -1;
+	}
+	free(req.message);
+	return 0;
+}
+
+static int sessions_full(sios__engine *e)
+{
+	return e->stopping || (e->o.max_sessions && e->nsessions >= e->o.max_sessions);
+}
+
+static void pss_reset(struct pss *ps)
+{
+	free(ps->origin);
+	sios__str_free(&ps->body);
+	sios__str_free(&ps->reply);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio *ep,
+		      sios__kv *q, session *s)
+{
+	if (!s) {
+		/* handshake */
+		char *msg = NULL;
+		sios__str out;
+		int r;
+
+		if (sessions_full(e)) {
+			e->stats.refused_connections++;
+			return http_error(wsi, ps->origin, 3, "Server is full", 503, KEEP_ALIVE);
+		}
+		if (run_allow_request(e, wsi, q, &msg)) {
+			r = http_error(wsi, ps->origin, 4, msg, 403, KEEP_ALIVE);
+			free(msg);
+			return r;
+		}
+		s = session_new(e, ep, wsi, q, SIOS_TRANSPORT_POLLING);
+		if (!s)
+			return http_error(wsi, ps->origin, 3, "Out of memory", 500, HANG_UP);
+		sios__str_init(&out);
+		handshake_json(e, s, 0, &out);
+		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+		sios__str_free(&out);
+		session_opened(s);
+		return r;
+	}
+	if (s->transport != SIOS_TRANSPORT_POLLING)
+		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
+	if (s->get_wsi) {
+		/* two GETs at once: the session is broken */
+		int r = http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
+
+		sios__log(SIOS__LOG_INFO, "session %s: overlapping GET requests", s->sid);
+		sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+		return r;
+	}
+	if (s->state == SIOS__S_CLOSING) {
+		/* a lingering close: hand over the rest and the close packet */
+		sios__str out;
+		unsigned char c = '1';
+		int r;
+
+		sios__str_init(&out);
+		q_drain_payload(e, &s->q, &out);
+		sios__eio_payload_append(&out, &c, 1, 0);
+		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+		sios__str_free(&out);
+		finalize(s);
+		return r;
+	}
+	if (s->q.len || s->upgrade == SIOS__U_PROBED) {
+		sios__str out;
+		int r;
+
+		sios__str_init(&out);
+		if (s->q.len)
+			q_drain_payload(e, &s->q, &out);
+		else
+			sios__str_addc(&out, '6');
+		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+		sios__str_free(&out);
+		return r;
+	}
+	/* hold it until there is something to send */
+	ps->kind = K_GET;
+	ps->s = s;
+	s->get_wsi = wsi;
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_http_headers_detach(wsi);
+	return 0;
+}
+
+/* Refuse a POST: answer now, then read and drop its body before hanging up,
+ * so the client is not reset before it has read the answer. */
+static int post_refuse(struct lws *wsi, struct pss *ps, int code, const char *msg,
+		       unsigned status, int has_body)
+{
+	ps->kind = K_DISCARD;
+	ps->s = NULL;
+	return http_error(wsi, ps->origin, code, msg, status, has_body ? LEAVE_OPEN : HANG_UP);
+}
+
+static int post_has_body(struct lws *wsi)
+{
+	char clen[32] = "";
+	int l = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+
+	if (l > 0 && l < (int)sizeof(clen))
+		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	return strtoull(clen, NULL, 10) > 0;
+}
+
+static int handle_post_start(sios__engine *e, struct lws *wsi, struct pss *ps, session *s)
+{
+	int clen_l = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	char clen[32] = "";
+	unsigned long long cl;
+
+	if (clen_l > 0 && clen_l < (int)sizeof(clen))
+		lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	cl = strtoull(clen, NULL, 10);
+	if (!s)
+		return post_refuse(wsi, ps, 1, NULL, 400, cl > 0);
+	if (s->transport != SIOS_TRANSPORT_POLLING || s->state != SIOS__S_OPEN)
+		return post_refuse(wsi, ps, 3, NULL, 400, cl > 0);
+	if (cl > e->o.max_payload) {
+		sios__log(SIOS__LOG_INFO, "session %s: POST of %llu bytes refused", s->sid, cl);
+		sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+		return post_refuse(wsi, ps, 3, "Payload too large", 413, 1);
+	}
+	if (cl == 0)
+		return post_refuse(wsi, ps, 3, NULL, 400, 0);
+	if (s->post_wsi) {
+		int r = post_refuse(wsi, ps, 3, NULL, 400, 1);
+
+		sios__log(SIOS__LOG_INFO, "session %s: overlapping POST requests", s->sid);
+		sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+		return r;
+	}
+	ps->kind = K_POST;
+	ps->s = s;
+	s->post_wsi = wsi;
+	return 0;
+}
+
+static int handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	session *s = ps->s;
+	int r;
+
+	if (ps->kind != K_POST)
+		return -1; /* a refused POST, fully read: hang up now */
+	ps->kind = K_NONE;
+	ps->s = NULL;
+	if (!s)
+		return http_error(wsi, ps->origin, 1, NULL, 400, KEEP_ALIVE);
+	s->post_wsi = NULL;
+	e->stats.bytes_in += ps->body.len;
+	r = sios__eio_payload_decode(ps->body.p ? ps->body.p : "", ps->body.len, payload_pkt_cb, s);
+	sios__str_free(&ps->body);
+	if (r < 0) {
+		sios__log(SIOS__LOG_WARN, "session %s: malformed polling payload, closing", s->sid);
+		sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
+	}
+	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, 0, NULL, NULL);
+}
+
+static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	const char *allow = cors_allowed(e, ps->origin);
+	char *req_hdrs = hdr_get(wsi, "access-control-request-headers");
+	unsigned char buf[LWS_PRE + HDR_ROOM], *start = buf + LWS_PRE, *p = start,
+					       *end = buf + sizeof(buf) - 1;
+	int r = -1;
+
+	if (!e->o.n_cors) {
+		free(req_hdrs);
+		return http_error(wsi, ps->origin, 2, NULL, 400, KEEP_ALIVE);
+	}
+	if (lws_add_http_header_status(wsi, 204, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+					 (const unsigned char *)"0", 1, &p, end) ||
+	    add_hdr(wsi, "vary:", "Origin, Access-Control-Request-Headers", &p, end))
+		goto out;
+	if (allow) {
+		if (add_hdr(wsi, "access-control-allow-origin:", allow, &p, end) ||
+		    add_hdr(wsi, "access-control-allow-methods:", "GET,HEAD,PUT,PATCH,POST,DELETE",
+			    &p, end))
+			goto out;
+		if (req_hdrs && add_hdr(wsi, "access-control-allow-headers:", req_hdrs, &p, end))
+			goto out;
+		if (e->o.cors_credentials &&
+		    add_hdr(wsi, "access-control-allow-credentials:", "true", &p, end))
+			goto out;
+	}
+	if (lws_finalize_http_header(wsi, &p, end))
+		goto out;
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+		goto out;
+	r = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+	free(req_hdrs);
+	return r;
+}
+
+static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char *uri)
+{
+	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+	sios_eio *ep = find_ep(e, uri, strlen(uri));
+	sios__kv q;
+	session *s;
+	int code, status, r;
+
+	pss_reset(ps);
+	ps->origin = hdr_get(wsi, "origin");
+	if (!ep)
+		return http_reply(wsi, ps->origin, 404, "text/plain", "Not Found", 9, 0, NULL, NULL);
+	ps->ep = ep;
+	if (is_options)
+		return handle_options(e, wsi, ps);
+	if (parse_query(wsi, &q))
+		return -1;
+	code = verify(e, &q, SIOS_TRANSPORT_POLLING, &s, &status);
+	if (code >= 0) {
+		kv_free(&q);
+		if (is_post)
+			return post_refuse(wsi, ps, code, NULL, status, post_has_body(wsi));
+		return http_error(wsi, ps->origin, code, NULL, status, KEEP_ALIVE);
+	}
+	if (!s && !is_get)
+		r = is_post ? post_refuse(wsi, ps, 2, NULL, 400, post_has_body(wsi))
+			    : http_error(wsi, ps->origin, 2, NULL, 400, HANG_UP);
+	else if (is_get)
+		r = handle_get(e, wsi, ps, ep, &q, s);
+	else if (is_post)
+		r = handle_post_start(e, wsi, ps, s);
+	else
+		r = http_error(wsi, ps->origin, 3, NULL, 400, HANG_UP);
+	kv_free(&q);
+	return r;
+}
+
+static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	session *s = ps->s;
+	sios__str out;
+	int r;
+
+	if (ps->has_reply) {
+		ps->has_reply = 0;
+		ps->kind = K_NONE;
+		r = http_payload(wsi, ps->origin, ps->reply.p, ps->reply.len);
+		sios__str_free(&ps->reply);
+		return r;
+	}
+	if (ps->kind != K_GET || !s || s->get_wsi != wsi || !s->q.len)
+		return 0; /* spurious */
+	sios__str_init(&out);
+	q_drain_payload(e, &s->q, &out);
+	s->get_wsi = NULL;
+	ps->s = NULL;
+	ps->kind = K_NONE;
+	r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+	sios__str_free(&out);
+	return r;
+}
+
+/* ---- websocket ------------------------------------------------------- */
+
+/* the answer to a refused upgrade; CONFIRM_UPGRADE then returns -1 */
+static int upgrade_refuse(struct lws *wsi, int code, const char *msg, unsigned status)
+{
+	char *origin = hdr_get(wsi, "origin");
+
+	http_error(wsi, origin, code, msg, status, HANG_UP);
+	free(origin);
+	return -1;
+}
+
+static int confirm_upgrade(sios__engine *e, struct lws *wsi)
+{
+	int ulen = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+	char *uri;
+	sios_eio *ep;
+	sios__kv q;
+	session *s;
+	int code, status;
+
+	if (ulen <= 0)
+		return upgrade_refuse(wsi, 2, NULL, 400);
+	uri = malloc((size_t)ulen + 1);
+	if (!uri)
+		return -1;
+	lws_hdr_copy(wsi, uri, ulen + 1, WSI_TOKEN_GET_URI);
+	ep = find_ep(e, uri, strlen(uri));
+	free(uri);
+	if (!ep) {
+		char *origin = hdr_get(wsi, "origin");
+
+		http_reply(wsi, origin, 404, "text/plain", "Not Found", 9, HANG_UP, NULL, NULL);
+		free(origin);
+		return -1;
+	}
+	if (parse_query(wsi, &q))
+		return -1;
+	code = verify(e, &q, SIOS_TRANSPORT_WEBSOCKET, &s, &status);
+	if (code < 0 && !s) {
+		char *msg = NULL;
+
+		if (sessions_full(e)) {
+			e->stats.refused_connections++;
+			kv_free(&q);
+			return upgrade_refuse(wsi, 3, "Server is full", 503);
+		}
+		if (run_allow_request(e, wsi, &q, &msg)) {
+			int r = upgrade_refuse(wsi, 4, msg, 403);
+
+			free(msg);
+			kv_free(&q);
+			return r;
+		}
+	}
+	kv_free(&q);
+	if (code >= 0)
+		return upgrade_refuse(wsi, code, NULL, status);
+	if (s && (s->transport != SIOS_TRANSPORT_POLLING || s->state != SIOS__S_OPEN ||
+		  s->upgrade != SIOS__U_NONE || !e->o.allow_upgrades))
+		return upgrade_refuse(wsi, 3, NULL, 400);
+	return 0;
+}
+
+static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	sios__kv q;
+	session *s;
+	int code, status;
+	int ulen = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+	char *uri;
+	sios_eio *ep;
+
+	pss_reset(ps);
+	if (ulen <= 0 || !(uri = malloc((size_t)ulen + 1)))
+		return -1;
+	lws_hdr_copy(wsi, uri, ulen + 1, WSI_TOKEN_GET_URI);
+	ep = find_ep(e, uri, strlen(uri));
+	free(uri);
+	if (!ep || parse_query(wsi, &q))
+		return -1;
+	code = verify(e, &q, SIOS_TRANSPORT_WEBSOCKET, &s, &status);
+	if (code >= 0) {
+		kv_free(&q);
+		return -1;
+	}
+	ps->ep = ep;
+	if (s) {
+		/* an upgrade of a polling session begins */
+		kv_free(&q);
+		if (s->transport != SIOS_TRANSPORT_POLLING || s->state != SIOS__S_OPEN ||
+		    s->upgrade != SIOS__U_NONE)
+			return -1;
+		ps->kind = K_PROBE;
+		ps->s = s;
+		s->probe_wsi = wsi;
+		s->upgrade = SIOS__U_PROBING;
+		sios__loop_timer_add(e->loop, &s->upgrade_t, e->o.upgrade_timeout);
+		return 0;
+	}
+	s = session_new(e, ep, wsi, &q, SIOS_TRANSPORT_WEBSOCKET);
+	kv_free(&q);
+	if (!s)
+		return -1;
+	{
+		sios__str out;
+		int r;
+
+		sios__str_init(&out);
+		handshake_json(e, s, 1, &out);
+		r = out.oom ? SIOS_ENOMEM : push_copy(s, out.p, out.len, 0);
+		sios__str_free(&out);
+		if (r) {
+			finalize(s);
+			return -1;
+		}
+	}
+	ps->kind = K_WS;
+	ps->s = s;
+	s->ws_wsi = wsi;
+	session_opened(s);
+	return 0;
+}
+
+static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, const char *p,
+			  size_t n, int binary)
+{
+	session *s = ps->s;
+
+	if (!binary && n == 6 && !memcmp(p, "2probe", 6) && s->upgrade == SIOS__U_PROBING) {
+		unsigned char buf[LWS_PRE + 6];
+
+		memcpy(buf + LWS_PRE, "3probe", 6);
+		/* tiny and first on this socket: written at once */
+		lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT);
+		s->upgrade = SIOS__U_PROBED;
+		/* let the client's pending poll return so it can pause polling */
+		if (s->get_wsi) {
+			struct pss *gps = lws_wsi_user(s->get_wsi);
+
+			if (!s->q.len && gps) {
+				sios__str_free(&gps->reply);
+				sios__str_addc(&gps->reply, '6');
+				gps->has_reply = 1;
+				gps->s = NULL;
+				lws_callback_on_writable(s->get_wsi);
+				s->get_wsi = NULL;
+			} else {
+				lws_callback_on_writable(s->get_wsi);
+			}
+		}
+		return;
+	}
+	if (!binary && n == 1 && p[0] == '5' && s->upgrade == SIOS__U_PROBED) {
+		sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+		s->upgrade = SIOS__U_NONE;
+		s->transport = SIOS_TRANSPORT_WEBSOCKET;
+		s->probe_wsi = NULL;
+		s->ws_wsi = wsi;
+		ps->kind = K_WS;
+		if (s->get_wsi) {
+			struct pss *gps = lws_wsi_user(s->get_wsi);
+
+			if (gps) {
+				sios__str_free(&gps->reply);
+				sios__str_addc(&gps->reply, '6');
+				gps->has_reply = 1;
+				gps->s = NULL;
+				lws_callback_on_writable(s->get_wsi);
+			}
+			s->get_wsi = NULL;
+		}
+		if (s->q.len)
+			lws_callback_on_writable(wsi);
+		return;
+	}
+	/* anything else aborts the upgrade; the polling session goes on */
+	sios__log(SIOS__LOG_INFO, "session %s: bad upgrade sequence", s->sid);
+	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+	s->probe_wsi = NULL;
+	s->upgrade = SIOS__U_NONE;
+	ws_kill(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+}
+
+static int ws_receive(sios__engine *e, struct lws *wsi, struct pss *ps, const void *in,
+		      size_t len)
+{
+	session *s = ps->s;
+
+	if (ps->kill || !s)
+		return 0;
+	if (lws_is_first_fragment(wsi)) {
+		ps->body.len = 0;
+		ps->rx_binary = lws_frame_is_binary(wsi);
+	}
+	if (ps->body.len + len > e->o.max_payload) {
+		sios__log(SIOS__LOG_INFO, "session %s: websocket message over maxPayload", s->sid);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				 (unsigned char *)"message too large", 17);
+		if (ps->kind == K_PROBE) {
+			s->probe_wsi = NULL;
+			s->upgrade = SIOS__U_NONE;
+			sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+		} else {
+			s->ws_wsi = NULL;
+			sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+		}
+		ps->s = NULL;
+		return -1;
+	}
+	if (sios__str_add(&ps->body, in, len))
+		return -1;
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	e->stats.bytes_in += ps->body.len;
+	if (ps->kind == K_PROBE) {
+		probe_message(e, wsi, ps, ps->body.p, ps->body.len, ps->rx_binary);
+	} else {
+		sios__eio_pkt pkt;
+
+		if (sios__eio_decode(ps->body.p, ps->body.len, ps->rx_binary, &pkt) ||
+		    pkt.type == SIOS__EIO_OPEN || pkt.type == SIOS__EIO_UPGRADE) {
+			sios__log(SIOS__LOG_WARN, "session %s: malformed websocket packet, closing",
+				  s->sid);
+			sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		} else {
+			on_packet(s, &pkt);
+		}
+	}
+	if (ps->body.cap > 65536)
+		sios__str_free(&ps->body); /* do not keep a large buffer per idle socket */
+	else
+		ps->body.len = 0;
+	return 0;
+}
+
+static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	session *s = ps->s;
+	sios__outpkt *p;
+
+	if (ps->kill) {
+		lws_close_reason(wsi, (enum lws_close_status)ps->kill_status, NULL, 0);
+		return -1;
+	}
+	if (!s || ps->kind != K_WS)
+		return 0;
+	while ((p = q_peek(&s->q)) && !lws_send_pipe_choked(wsi)) {
+		int r = lws_write(wsi, p->buf->data, p->buf->len,
+				  p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+
+		if (r < 0) {
+			s->ws_wsi = NULL;
+			ps->s = NULL;
+			if (s->state == SIOS__S_OPEN)
+				sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+			else
+				finalize(s);
+			return -1;
+		}
+		e->stats.packets_out++;
+		e->stats.bytes_out += p->buf->len;
+		q_pop(&s->q);
+	}
+	if (s->q.len) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (s->state == SIOS__S_CLOSING) {
+		/* everything delivered: close cleanly */
+		s->ws_wsi = NULL;
+		ps->s = NULL;
+		finalize(s);
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static void ws_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
+{
+	session *s = ps->s;
+
+	SIOS__UNUSED(e);
+	ps->s = NULL;
+	if (s) {
+		if (s->probe_wsi == wsi) {
+			s->probe_wsi = NULL;
+			s->upgrade = SIOS__U_NONE;
+			sios__loop_timer_cancel(e->loop, &s->upgrade_t);
+		} else if (s->ws_wsi == wsi) {
+			s->ws_wsi = NULL;
+			if (s->state == SIOS__S_OPEN)
+				sios__session_close(s, SIOS_REASON_TRANSPORT_CLOSE);
+			else
+				finalize(s);
+		}
+	}
+	pss_reset(ps);
+}
+
+static void http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
+{
+	session *s = ps->s;
+
+	SIOS__UNUSED(e);
+	ps->s = NULL;
+	if (s) {
+		if (s->get_wsi == wsi) {
+			/* the client went away in the middle of a poll */
+			s->get_wsi = NULL;
+			if (s->state == SIOS__S_OPEN)
+				sios__session_close(s, SIOS_REASON_TRANSPORT_CLOSE);
+		}
+		if (s->post_wsi == wsi)
+			s->post_wsi = NULL;
+	}
+	pss_reset(ps);
+}
+
+static int refuse_conn(sios__engine *e)
+{
+	uint64_t now = sios__now_ms();
+
+	e->stats.refused_connections++;
+	if (now - e->last_refuse_log > 1000) {
+		e->last_refuse_log = now;
+		sios__log(SIOS__LOG_WARN, "connection limit (%u) reached: refusing connections",
+			  e->fd_cap);
+	}
+	return 1;
+}
+
+int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len)
+{
+	sios__engine *e = eng_of(wsi);
+	struct pss *ps = user;
+	int r = 0;
+
+	if (!e)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	ENTER(e);
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		if (e->stopping || (e->fd_cap && e->live_conns >= (long)e->fd_cap))
+			r = refuse_conn(e);
+		break;
+	case LWS_CALLBACK_WSI_CREATE:
+		e->live_conns++;
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (e->live_conns > 0)
+			e->live_conns--;
+		break;
+	case LWS_CALLBACK_HTTP:
+		r = handle_http(e, wsi, ps, in ? (const char *)in : "");
+		break;
+	case LWS_CALLBACK_HTTP_BODY:
+		if (ps->kind == K_DISCARD) {
+			ps->discarded += len;
+			if (ps->discarded > 8 * e->o.max_payload + 65536)
+				r = -1;
+		} else if (ps->kind == K_POST) {
+			if (ps->body.len + len > e->o.max_payload) {
+				/* Content-Length lied: stop here */
+				session *s = ps->s;
+
+				ps->kind = K_NONE;
+				ps->s = NULL;
+				if (s) {
+					s->post_wsi = NULL;
+					sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+				}
+				http_reply(wsi, ps->origin, 413, "application/json",
+					   "{\"code\":3,\"message\":\"Payload too large\"}", 40,
+					   HANG_UP, NULL, NULL);
+				r = -1;
+			} else if (sios__str_add(&ps->body, in, len)) {
+				r = -1;
+			}
+		}
+		break;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		r = handle_post_done(e, wsi, ps);
+		break;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		r = get_writable(e, wsi, ps);
+		break;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (ps)
+			http_closed(e, ps, wsi);
+		break;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		/* user is NULL here */
+		if (!in || strcasecmp((const char *)in, "websocket")) {
+			r = -1;
+			break;
+		}
+		r = confirm_upgrade(e, wsi);
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		r = ws_established(e, wsi, ps);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		r = ws_receive(e, wsi, ps, in, len);
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		r = ws_writable(e, wsi, ps);
+		break;
+	case LWS_CALLBACK_CLOSED:
+		if (ps)
+			ws_closed(e, ps, wsi);
+		break;
+	default:
+		r = lws_callback_http_dummy(wsi, reason, user, in, len);
+		break;
+	}
+	LEAVE(e);
+	return r;
+}
+
+/* ---- engine lifecycle ------------------------------------------------ */
+
+void sios__engine_opts_free(sios__engine_opts *o)
+{
+	for (size_t i = 0; i < o->n_cors; i++)
+		free(o->cors_origins[i]);
+	free(o->cors_origins);
+	o->cors_origins = NULL;
+	o->n_cors = 0;
+}
+
+int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src)
+{
+	*dst = *src;
+	dst->cors_origins = NULL;
+	dst->n_cors = 0;
+	if (!src->n_cors)
+		return 0;
+	dst->cors_origins = calloc(src->n_cors, sizeof(char *));
+	if (!dst->cors_origins)
+		return SIOS_ENOMEM;
+	for (size_t i = 0; i < src->n_cors; i++) {
+		dst->cors_origins[i] = sios__strdup(src->cors_origins[i]);
+		if (!dst->cors_origins[i]) {
+			sios__engine_opts_free(dst);
+			return SIOS_ENOMEM;
+		}
+		dst->n_cors++;
+	}
+	return 0;
+}
+
+int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts *o)
+{
+	struct rlimit rl;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	e->loop = loop;
+	r = sios__engine_opts_copy(&e->o, o);
+	if (r)
+		return r;
+	sios__map_init(&e->sessions);
+	/* stay below the descriptor limit, so accept() never fails and spins */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		e->fd_cap = rl.rlim_cur > 96 ? (unsigned)(rl.rlim_cur - 32) : (unsigned)rl.rlim_cur * 2 / 3;
+	return 0;
+}
+
+void sios__engine_shutdown(sios__engine *e)
+{
+	size_t it = 0;
+	session *s;
+
+	ENTER(e);
+	e->stopping = 1;
+	while ((s = sios__map_next(&e->sessions, &it)))
+		sios__session_close(s, SIOS_REASON_SERVER_SHUTDOWN);
+	LEAVE(e);
+}
+
+int sios__engine_drained(sios__engine *e) { return e->sessions.len == 0; }
+
+void sios__engine_free(sios__engine *e)
+{
+	size_t it = 0;
+	session *s;
+
+	ENTER(e);
+	while ((s = sios__map_next(&e->sessions, &it))) {
+		if (s->state == SIOS__S_OPEN)
+			sios__session_close(s, SIOS_REASON_SERVER_SHUTDOWN);
+		finalize(s);
+	}
+	LEAVE(e);
+	sios__map_free(&e->sessions);
+	while (e->eps) {
+		sios_eio *ep = e->eps;
+
+		e->eps = ep->next;
+		free(ep->path);
+		free(ep);
+	}
+	sios__engine_opts_free(&e->o);
+}
+
+int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out)
+{
+	sios_eio *ep;
+	size_t n;
+
+	if (!path || path[0] != '/' || strchr(path, '?'))
+		return SIOS_EINVAL;
+	n = strlen(path);
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return SIOS_ENOMEM;
+	ep->path = malloc(n + 2);
+	if (!ep->path) {
+		free(ep);
+		return SIOS_ENOMEM;
+	}
+	memcpy(ep->path, path, n + 1);
+	if (path[n - 1] != '/') {
+		ep->path[n++] = '/';
+		ep->path[n] = 0;
+	}
+	ep->path_len = n;
+	for (sios_eio *o = e->eps; o; o = o->next)
+		if (!strcmp(o->path, ep->path)) {
+			free(ep->path);
+			free(ep);
+			return SIOS_EEXIST;
+		}
+	ep->eng = e;
+	ep->next = e->eps;
+	e->eps = ep;
+	*out = ep;
+	return 0;
+}
+
+/* ---- the public raw Engine.IO API ------------------------------------ */
+
+SIOS_EXPORT void sios_eio_open_callback_set(sios_eio *ep, sios_eio_open_cb cb, void *ud)
+{
+	if (ep) {
+		ep->on_open = cb;
+		ep->open_ud = ud;
+	}
+}
+
+SIOS_EXPORT void sios_eio_message_callback_set(sios_eio *ep, sios_eio_message_cb cb, void *ud)
+{
+	if (ep) {
+		ep->on_message = cb;
+		ep->message_ud = ud;
+	}
+}
+
+SIOS_EXPORT void sios_eio_close_callback_set(sios_eio *ep, sios_eio_close_cb cb, void *ud)
+{
+	if (ep) {
+		ep->on_close = cb;
+		ep->close_ud = ud;
+	}
+}
+
+static int send_msg(session *s, const void *data, size_t len, int binary)
+{
+	sios__buf *b;
+	int r;
+
+	if (!s || (!data && len))
+		return SIOS_EINVAL;
+	if (s->state != SIOS__S_OPEN)
+		return SIOS_ECLOSED;
+	b = sios__buf_new(LWS_PRE, len + 1);
+	if (!b)
+		return SIOS_ENOMEM;
+	if (binary) {
+		if (len)
+			memcpy(b->data, data, len);
+		b->len = len;
+	} else {
+		b->data[0] = '4';
+		if (len)
+			memcpy(b->data + 1, data, len);
+		b->len = len + 1;
+	}
+	r = sios__session_push(s, b, binary);
+	sios__buf_unref(b);
+	return r;
+}
+
+SIOS_EXPORT int sios_eio_send_text(sios_eio_conn *c, const char *text, size_t len)
+{
+	return send_msg(c, text, len, 0);
+}
+
+SIOS_EXPORT int sios_eio_send_binary(sios_eio_conn *c, const void *data, size_t len)
+{
+	return send_msg(c, data, len, 1);
+}
+
+SIOS_EXPORT int sios_eio_close(sios_eio_conn *c)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	if (c->state != SIOS__S_OPEN)
+		return SIOS_ECLOSED;
+	sios__session_close(c, SIOS_REASON_FORCED_CLOSE);
+	return 0;
+}
+
+SIOS_EXPORT const char *sios_eio_conn_id(const sios_eio_conn *c) { return c ? c->sid : NULL; }
+
+SIOS_EXPORT unsigned sios_eio_conn_transport(const sios_eio_conn *c)
+{
+	return c ? c->transport : 0;
+}
+
+SIOS_EXPORT const char *sios_eio_conn_header(const sios_eio_conn *c, const char *name)
+{
+	return c && name ? kv_get(&c->headers, name, 1) : NULL;
+}
+
+SIOS_EXPORT const char *sios_eio_conn_query(const sios_eio_conn *c, const char *key)
+{
+	return c && key ? kv_get(&c->query, key, 0) : NULL;
+}
+
+SIOS_EXPORT const char *sios_eio_conn_remote_addr(const sios_eio_conn *c)
+{
+	return c ? c->remote : NULL;
+}
+
+SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *c, void *ud)
+{
+	if (c)
+		c->user = ud;
+}
+
+SIOS_EXPORT void *sios_eio_conn_userdata(const sios_eio_conn *c) { return c ? c->user : NULL; }

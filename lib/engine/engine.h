@@ -1,0 +1,148 @@
+/* engine: Engine.IO v4 over libwebsockets. Sessions, the websocket and
+ * long-polling transports, upgrade, heartbeat, outbound queues, HTTP error
+ * replies and CORS. Knows nothing about Socket.IO packets or rooms. */
+#ifndef SIOS_ENGINE_H
+#define SIOS_ENGINE_H
+
+#include "loop/loop.h"
+#include "util/util.h"
+
+/* ---- codec ----------------------------------------------------------- */
+
+enum {
+	SIOS__EIO_OPEN = 0,
+	SIOS__EIO_CLOSE = 1,
+	SIOS__EIO_PING = 2,
+	SIOS__EIO_PONG = 3,
+	SIOS__EIO_MESSAGE = 4,
+	SIOS__EIO_UPGRADE = 5,
+	SIOS__EIO_NOOP = 6
+};
+
+typedef struct sios__eio_pkt {
+	int type;
+	int binary;
+	const char *data; /* borrowed */
+	size_t len;
+} sios__eio_pkt;
+
+/* One websocket message to a packet; -1 when malformed. */
+int sios__eio_decode(const char *p, size_t n, int binary_frame, sios__eio_pkt *out);
+/* Return non-zero from the callback to stop decoding (that value is returned). */
+typedef int (*sios__eio_payload_cb)(const sios__eio_pkt *pkt, void *ud);
+/* A polling payload (packets separated by 0x1e, binary as 'b'+base64):
+ * 0 when every packet was decoded, -1 when malformed, -2 out of memory. */
+int sios__eio_payload_decode(const char *p, size_t n, sios__eio_payload_cb cb, void *ud);
+/* Append one packet (its websocket form: type char + data, or raw binary)
+ * to a polling payload. */
+int sios__eio_payload_append(sios__str *out, const unsigned char *data, size_t len, int binary);
+
+/* ---- engine ---------------------------------------------------------- */
+
+typedef struct sios__engine_opts {
+	unsigned ping_interval, ping_timeout, upgrade_timeout;
+	size_t max_payload;
+	unsigned max_sessions;
+	unsigned transports;
+	int allow_upgrades;
+	char **cors_origins;
+	size_t n_cors;
+	int cors_credentials;
+	sios_allow_request_cb allow_request;
+	void *allow_request_ud;
+} sios__engine_opts;
+
+/* Outbound packets: the websocket form in a shared buffer. */
+typedef struct sios__outpkt {
+	sios__buf *buf;
+	int binary;
+} sios__outpkt;
+
+typedef struct sios__outq {
+	sios__outpkt *v;
+	size_t head, len, cap; /* ring */
+	size_t bytes;
+} sios__outq;
+
+typedef struct sios__kv {
+	char *mem;
+	const char **k, **v;
+	size_t n;
+} sios__kv;
+
+typedef struct sios__engine sios__engine;
+
+struct sios_eio {
+	sios__engine *eng;
+	char *path; /* with a trailing '/' */
+	size_t path_len;
+	sios_eio_open_cb on_open;
+	void *open_ud;
+	sios_eio_message_cb on_message;
+	void *message_ud;
+	sios_eio_close_cb on_close;
+	void *close_ud;
+	struct sios_eio *next;
+};
+
+enum { SIOS__S_OPEN = 0, SIOS__S_CLOSING = 1, SIOS__S_DEAD = 2 };
+enum { SIOS__U_NONE = 0, SIOS__U_PROBING = 1, SIOS__U_PROBED = 2 };
+
+struct sios_eio_conn {
+	char sid[SIOS__ID_LEN + 1];
+	sios_eio *ep;
+	sios__engine *eng;
+	unsigned transport;
+	int state, upgrade, reason;
+	char close_pkt; /* what ends a closing polling session: '1' or '6' */
+	struct lws *get_wsi, *post_wsi, *ws_wsi, *probe_wsi;
+	sios__outq q;
+	sios__timer ping_t, pong_t, upgrade_t, linger_t;
+	sios__kv headers, query;
+	char remote[64];
+	void *user;
+	struct sios_eio_conn *grave_next;
+};
+
+typedef struct sios__engine_stats {
+	uint64_t sessions_opened, sessions_closed;
+	uint64_t packets_in, packets_out, bytes_in, bytes_out;
+	uint64_t refused_connections;
+} sios__engine_stats;
+
+struct sios__engine {
+	sios__loop *loop;
+	sios__engine_opts o;
+	sios_eio *eps;
+	sios__map sessions;
+	size_t nsessions;
+	long live_conns;
+	unsigned fd_cap;
+	int depth;
+	struct sios_eio_conn *grave;
+	int stopping;
+	uint64_t last_refuse_log;
+	sios__engine_stats stats;
+};
+
+/* The lws protocol callback; protocols[0] of the context. */
+int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+			size_t len);
+size_t sios__engine_pss_size(void);
+
+int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts *o);
+void sios__engine_free(sios__engine *e);
+/* Close every session with SIOS_REASON_SERVER_SHUTDOWN and refuse new ones. */
+void sios__engine_shutdown(sios__engine *e);
+/* Whether every session has finished writing and gone. */
+int sios__engine_drained(sios__engine *e);
+
+int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
+/* Queue the websocket form of a packet (buf is referenced, not copied). */
+int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
+void sios__session_close(struct sios_eio_conn *s, int reason);
+
+void sios__engine_opts_free(sios__engine_opts *o);
+int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src);
+
+#endif

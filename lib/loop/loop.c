@@ -1,0 +1,259 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loop.h"
+
+struct sios__post {
+	struct sios__post *next;
+	sios__post_fn fn;
+	void *a, *b;
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	sios__log(level == LLL_ERR ? SIOS__LOG_ERR : SIOS__LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	sios__loop *l = h->data;
+
+	l->handles_open--;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	sios__loop *l = t->data;
+
+	sios__wheel_advance(&l->wheel, sios__now_ms());
+	if (!l->wheel.count && l->tick_on) {
+		uv_timer_stop(&l->tick);
+		l->tick_on = 0;
+	}
+}
+
+void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms)
+{
+	sios__wheel_add(&l->wheel, t, sios__now_ms() + delay_ms);
+	if (!l->tick_on && !l->destroyed) {
+		l->tick_on = 1;
+		uv_timer_start(&l->tick, tick_cb, SIOS__WHEEL_TICK_MS, SIOS__WHEEL_TICK_MS);
+	}
+}
+
+static void run_posts(sios__loop *l)
+{
+	struct sios__post *p;
+
+	pthread_mutex_lock(&l->mu);
+	p = l->head;
+	l->head = l->tail = NULL;
+	pthread_mutex_unlock(&l->mu);
+	while (p) {
+		struct sios__post *n = p->next;
+
+		p->fn(p->a, p->b);
+		free(p);
+		p = n;
+	}
+}
+
+static void async_cb(uv_async_t *a)
+{
+	run_posts(a->data);
+}
+
+int sios__loop_post(sios__loop *l, sios__post_fn fn, void *a, void *b)
+{
+	struct sios__post *p = malloc(sizeof(*p));
+
+	if (!p)
+		return SIOS_ENOMEM;
+	p->next = NULL;
+	p->fn = fn;
+	p->a = a;
+	p->b = b;
+	pthread_mutex_lock(&l->mu);
+	if (l->post_closed) {
+		pthread_mutex_unlock(&l->mu);
+		free(p);
+		return SIOS_ECLOSED;
+	}
+	if (l->tail)
+		l->tail->next = p;
+	else
+		l->head = p;
+	l->tail = p;
+	/* under the lock: the async handle is closed only after post_closed */
+	uv_async_send(&l->async);
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
+{
+	struct lws_context_creation_info info;
+	void *foreign[1];
+
+	memset(l, 0, sizeof(*l));
+	sios__wheel_init(&l->wheel, sios__now_ms());
+	l->uv = malloc(sizeof(*l->uv));
+	if (!l->uv)
+		return SIOS_ENOMEM;
+	if (uv_loop_init(l->uv)) {
+		free(l->uv);
+		l->uv = NULL;
+		return SIOS_EIO;
+	}
+	l->own_uv = 1;
+	pthread_mutex_init(&l->mu, NULL);
+	uv_timer_init(l->uv, &l->tick);
+	l->tick.data = l;
+	uv_timer_init(l->uv, &l->stop_timer);
+	l->stop_timer.data = l;
+	uv_async_init(l->uv, &l->async, async_cb);
+	l->async.data = l;
+	l->handles_open = 3;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	memset(&info, 0, sizeof(info));
+	info.port = o->port;
+	info.iface = o->host;
+	info.protocols = o->protocols;
+	info.user = o->user;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
+		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	foreign[0] = l->uv;
+	info.foreign_loops = foreign;
+	info.pt_serv_buf_size = 64 * 1024;
+	info.max_http_header_data = (unsigned short)(o->max_http_header_data ? o->max_http_header_data : 16384);
+	info.timeout_secs = 20;
+	l->ctx = lws_create_context(&info);
+	if (!l->ctx) {
+		sios__log(SIOS__LOG_ERR, "cannot create the listening context on port %d", o->port);
+		sios__loop_free(l);
+		return SIOS_EADDR;
+	}
+	l->vh = lws_get_vhost_by_name(l->ctx, "default");
+	l->port = l->vh ? lws_get_vhost_listen_port(l->vh) : o->port;
+	return 0;
+}
+
+static void close_handles(sios__loop *l)
+{
+	if (l->tick_on)
+		uv_timer_stop(&l->tick);
+	l->tick_on = 0;
+	uv_close((uv_handle_t *)&l->tick, handle_closed);
+	uv_close((uv_handle_t *)&l->stop_timer, handle_closed);
+	uv_close((uv_handle_t *)&l->async, handle_closed);
+	for (int i = 0; i < l->nsigs; i++)
+		uv_close((uv_handle_t *)&l->sigs[i], handle_closed);
+}
+
+static void finish_stop(sios__loop *l)
+{
+	uv_timer_stop(&l->stop_timer);
+	pthread_mutex_lock(&l->mu);
+	l->post_closed = 1;
+	pthread_mutex_unlock(&l->mu);
+	run_posts(l); /* whatever was accepted before the stop still runs */
+	l->destroyed = 1;
+	lws_context_destroy(l->ctx);
+	l->ctx = NULL;
+	close_handles(l);
+}
+
+static void stop_poll(uv_timer_t *t)
+{
+	sios__loop *l = t->data;
+
+	if ((l->is_drained && !l->is_drained(l->hook_ud)) && sios__now_ms() < l->stop_deadline)
+		return;
+	finish_stop(l);
+}
+
+static void stop_begin(uv_timer_t *t)
+{
+	sios__loop *l = t->data;
+
+	if (l->on_stop)
+		l->on_stop(l->hook_ud);
+	uv_timer_start(&l->stop_timer, stop_poll, 0, 5);
+}
+
+void sios__loop_stop(sios__loop *l, unsigned grace_ms)
+{
+	if (l->stopping)
+		return;
+	l->stopping = 1;
+	pthread_mutex_lock(&l->mu);
+	l->post_closed = 1; /* what was accepted before still runs */
+	pthread_mutex_unlock(&l->mu);
+	l->stop_deadline = sios__now_ms() + grace_ms;
+	/* never tear down inside an lws callback: start from a fresh loop turn */
+	uv_timer_start(&l->stop_timer, stop_begin, 0, 0);
+}
+
+int sios__loop_run(sios__loop *l)
+{
+	uv_run(l->uv, UV_RUN_DEFAULT);
+	return 0;
+}
+
+static void signal_cb(uv_signal_t *s, int signum)
+{
+	sios__loop *l = s->data;
+
+	SIOS__UNUSED(signum);
+	sios__loop_stop(l, 2000);
+}
+
+int sios__loop_stop_on_signal(sios__loop *l, int signum)
+{
+	uv_signal_t *s;
+
+	if (l->nsigs >= (int)(sizeof(l->sigs) / sizeof(l->sigs[0])))
+		return SIOS_ENOMEM;
+	s = &l->sigs[l->nsigs];
+	if (uv_signal_init(l->uv, s))
+		return SIOS_EIO;
+	s->data = l;
+	l->nsigs++;
+	l->handles_open++;
+	if (uv_signal_start(s, signal_cb, signum))
+		return SIOS_EINVAL;
+	/* a signal handler alone must not keep the loop running */
+	uv_unref((uv_handle_t *)s);
+	return 0;
+}
+
+void sios__loop_free(sios__loop *l)
+{
+	if (!l->uv)
+		return;
+	if (!l->destroyed) {
+		/* never ran, or ran without a stop: tear down here */
+		l->destroyed = 1;
+		pthread_mutex_lock(&l->mu);
+		l->post_closed = 1;
+		pthread_mutex_unlock(&l->mu);
+		if (l->ctx)
+			lws_context_destroy(l->ctx);
+		l->ctx = NULL;
+		close_handles(l);
+	}
+	uv_run(l->uv, UV_RUN_DEFAULT);
+	run_posts(l); /* free anything still queued */
+	if (uv_loop_close(l->uv))
+		sios__log(SIOS__LOG_WARN, "libuv loop still had open handles at close");
+	pthread_mutex_destroy(&l->mu);
+	free(l->uv);
+	l->uv = NULL;
+}

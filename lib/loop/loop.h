@@ -1,0 +1,68 @@
+/* loop: the lws context on a libuv loop, the single service thread, the
+ * timer tick and the cross-thread post queue. Knows nothing about protocols. */
+#ifndef SIOS_LOOP_H
+#define SIOS_LOOP_H
+
+#include <pthread.h>
+#include <uv.h>
+#include <libwebsockets.h>
+
+#include "util/util.h"
+
+typedef void (*sios__post_fn)(void *a, void *b);
+typedef void (*sios__loop_hook)(void *ud);
+
+struct sios__post;
+
+typedef struct sios__loop {
+	uv_loop_t *uv;
+	int own_uv;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	int port;
+
+	sios__wheel wheel;
+	uv_timer_t tick;
+	int tick_on;
+
+	uv_async_t async;
+	pthread_mutex_t mu;
+	struct sios__post *head, *tail;
+	int post_closed; /* under mu */
+
+	uv_timer_t stop_timer;
+	sios__loop_hook on_stop; /* runs on the loop when a stop begins */
+	int (*is_drained)(void *ud);
+	void *hook_ud;
+	uint64_t stop_deadline;
+	int stopping, destroyed;
+
+	uv_signal_t sigs[4];
+	int nsigs;
+	unsigned handles_open;
+} sios__loop;
+
+typedef struct sios__loop_opts {
+	int port;
+	const char *host;
+	const struct lws_protocols *protocols;
+	void *user; /* lws context user pointer */
+	size_t max_http_header_data;
+} sios__loop_opts;
+
+int sios__loop_init(sios__loop *l, const sios__loop_opts *o);
+int sios__loop_run(sios__loop *l);
+/* Begin the stop: on_stop runs, then the loop waits until is_drained() or
+ * grace_ms have passed, destroys the lws context and lets run() return. */
+void sios__loop_stop(sios__loop *l, unsigned grace_ms);
+void sios__loop_free(sios__loop *l);
+int sios__loop_post(sios__loop *l, sios__post_fn fn, void *a, void *b);
+int sios__loop_stop_on_signal(sios__loop *l, int signum);
+
+void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms);
+static inline void sios__loop_timer_cancel(sios__loop *l, sios__timer *t)
+{
+	sios__timer_cancel(&l->wheel, t);
+}
+
+#endif

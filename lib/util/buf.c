@@ -1,0 +1,126 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+sios__buf *sios__buf_new(size_t head, size_t cap)
+{
+	sios__buf *b = malloc(sizeof(*b) + head + cap + 1);
+
+	if (!b)
+		return NULL;
+	b->refs = 1;
+	b->head = (uint32_t)head;
+	b->len = 0;
+	b->cap = cap;
+	b->data = b->mem + head;
+	b->data[cap] = 0;
+	return b;
+}
+
+sios__buf *sios__buf_from(size_t head, const void *p, size_t n)
+{
+	sios__buf *b = sios__buf_new(head, n);
+
+	if (!b)
+		return NULL;
+	if (n)
+		memcpy(b->data, p, n);
+	b->len = n;
+	b->data[n] = 0;
+	return b;
+}
+
+void sios__buf_unref(sios__buf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+/* ---- string builder -------------------------------------------------- */
+
+void sios__str_init(sios__str *s)
+{
+	s->p = NULL;
+	s->len = s->cap = 0;
+	s->oom = 0;
+}
+
+void sios__str_free(sios__str *s)
+{
+	free(s->p);
+	sios__str_init(s);
+}
+
+int sios__str_reserve(sios__str *s, size_t extra)
+{
+	size_t need = s->len + extra + 1, ncap;
+	char *np;
+
+	if (s->oom)
+		return -1;
+	if (need <= s->cap)
+		return 0;
+	ncap = s->cap ? s->cap : 64;
+	while (ncap < need)
+		ncap *= 2;
+	np = realloc(s->p, ncap);
+	if (!np) {
+		s->oom = 1;
+		return -1;
+	}
+	s->p = np;
+	s->cap = ncap;
+	return 0;
+}
+
+int sios__str_add(sios__str *s, const void *p, size_t n)
+{
+	if (sios__str_reserve(s, n))
+		return -1;
+	if (n)
+		memcpy(s->p + s->len, p, n);
+	s->len += n;
+	s->p[s->len] = 0;
+	return 0;
+}
+
+int sios__str_addc(sios__str *s, char c) { return sios__str_add(s, &c, 1); }
+
+int sios__str_adds(sios__str *s, const char *z) { return sios__str_add(s, z, strlen(z)); }
+
+int sios__str_addf(sios__str *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || sios__str_reserve(s, (size_t)n))
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(s->p + s->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	s->len += (size_t)n;
+	return 0;
+}
+
+/* ---- helpers --------------------------------------------------------- */
+
+char *sios__strndup(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+char *sios__strdup(const char *s) { return s ? sios__strndup(s, strlen(s)) : NULL; }
+
+int sios__strcaseeq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
