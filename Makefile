@@ -44,7 +44,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     := include/sios.h $(wildcard lib/*/*.h)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
-UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
+UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 SO      = $(BUILD)/libsios.so.$(VERSION)
 SONAME  = libsios.so.$(SOVER)
@@ -80,7 +80,7 @@ $(BUILD)/examples/%: examples/%.c $(AR_LIB) include/sios.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_APP) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: tests/unit/%.c $(AR_LIB) $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(AR_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
 

@@ -1053,10 +1053,17 @@ static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 	int r;
 
 	if (ps->has_reply) {
+		/* lws may free ps while completing the transaction: move out first */
+		sios__str reply = ps->reply;
+		char *origin = ps->origin;
+
+		sios__str_init(&ps->reply);
+		ps->origin = NULL;
 		ps->has_reply = 0;
 		ps->kind = K_NONE;
-		r = http_payload(wsi, ps->origin, ps->reply.p, ps->reply.len);
-		sios__str_free(&ps->reply);
+		r = http_payload(wsi, origin, reply.p, reply.len);
+		sios__str_free(&reply);
+		free(origin);
 		return r;
 	}
 	if (ps->kind != K_GET || !s || s->get_wsi != wsi || !s->q.len)
@@ -1066,7 +1073,13 @@ static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 	s->get_wsi = NULL;
 	ps->s = NULL;
 	ps->kind = K_NONE;
-	r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+	{
+		char *origin = ps->origin;
+
+		ps->origin = NULL;
+		r = out.oom ? -1 : http_payload(wsi, origin, out.p, out.len);
+		free(origin);
+	}
 	sios__str_free(&out);
 	return r;
 }
@@ -1175,6 +1188,9 @@ static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 	kv_free(&q);
 	if (!s)
 		return -1;
+	ps->kind = K_WS;
+	ps->s = s;
+	s->ws_wsi = wsi;
 	{
 		sios__str out;
 		int r;
@@ -1184,13 +1200,12 @@ static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 		r = out.oom ? SIOS_ENOMEM : push_copy(s, out.p, out.len, 0);
 		sios__str_free(&out);
 		if (r) {
+			s->ws_wsi = NULL;
+			ps->s = NULL;
 			finalize(s);
 			return -1;
 		}
 	}
-	ps->kind = K_WS;
-	ps->s = s;
-	s->ws_wsi = wsi;
 	session_opened(s);
 	return 0;
 }
@@ -1416,7 +1431,9 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 	ENTER(e);
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		if (e->stopping || (e->fd_cap && e->live_conns >= (long)e->fd_cap))
+		if (e->stopping)
+			r = 1;
+		else if (e->fd_cap && e->live_conns >= (long)e->fd_cap)
 			r = refuse_conn(e);
 		break;
 	case LWS_CALLBACK_WSI_CREATE:
@@ -1461,6 +1478,8 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 		r = get_writable(e, wsi, ps);
 		break;
 	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		/* lws frees ps after either: let go of everything it holds */
 		if (ps)
 			http_closed(e, ps, wsi);
 		break;

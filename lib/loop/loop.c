@@ -165,8 +165,9 @@ static void finish_stop(sios__loop *l)
 	pthread_mutex_unlock(&l->mu);
 	run_posts(l); /* whatever was accepted before the stop still runs */
 	l->destroyed = 1;
+	/* with a foreign loop this only begins the teardown; the second call
+	 * in sios__loop_free() frees the context once the loop has run down */
 	lws_context_destroy(l->ctx);
-	l->ctx = NULL;
 	close_handles(l);
 }
 
@@ -246,10 +247,14 @@ void sios__loop_free(sios__loop *l)
 		pthread_mutex_unlock(&l->mu);
 		if (l->ctx)
 			lws_context_destroy(l->ctx);
-		l->ctx = NULL;
 		close_handles(l);
 	}
 	uv_run(l->uv, UV_RUN_DEFAULT);
+	if (l->ctx) {
+		lws_context_destroy(l->ctx);
+		l->ctx = NULL;
+		uv_run(l->uv, UV_RUN_DEFAULT);
+	}
 	run_posts(l); /* free anything still queued */
 	if (uv_loop_close(l->uv))
 		sios__log(SIOS__LOG_WARN, "libuv loop still had open handles at close");
