@@ -54,7 +54,7 @@ AR_LIB  = $(BUILD)/libsios.a
 
 all: lib examples $(UNIT)
 
-lib: $(SO) $(AR_LIB) $(BUILD)/sios.pc
+lib: $(SO) $(AR_LIB)
 
 $(BUILD)/%.o: %.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -69,11 +69,6 @@ $(SO): $(LIB_OBJS) lib/sios.map
 $(AR_LIB): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJS)
-
-$(BUILD)/sios.pc: pkgconfig/sios.pc.in Makefile
-	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@FEATURES@|$(FEATURES)|' -e 's|@REDIS_PC@|$(REDIS_PC)|' $< > $@
 
 # examples and tests link the static library: no LD_LIBRARY_PATH needed
 $(BUILD)/examples/%: examples/%.c $(AR_LIB) include/sios.h
@@ -103,7 +98,7 @@ demo: deps
 	@echo "sios demo: Engine.IO echo on http://127.0.0.1:3000/engine.io/ (Ctrl-C stops it)"
 	$(BUILD)/examples/engine_echo --port 3000
 
-install: lib
+install: $(SO) $(AR_LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 644 include/sios.h $(DESTDIR)$(PREFIX)/include/
@@ -111,9 +106,17 @@ install: lib
 	ln -sf libsios.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsios.so
 	install -m 644 $(AR_LIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(BUILD)/sios.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
-	for f in man/*.3; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man3/; done; true
-	for f in man/*.7; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man7/; done; true
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@FEATURES@|$(FEATURES)|' -e 's|@REDIS_PC@|$(REDIS_PC)|' pkgconfig/sios.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/sios.pc
+	for f in man/*.3; do \
+		install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man3/; \
+		for n in $$(sed -n 's/^\.Nm \(sios_[a-z_0-9]*\).*/\1/p' $$f); do \
+			[ "$$n.3" = "$$(basename $$f)" ] || \
+			echo ".so man3/$$(basename $$f)" > $(DESTDIR)$(PREFIX)/share/man/man3/$$n.3; \
+		done; \
+	done
+	for f in man/*.7; do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man7/; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/sios.h $(DESTDIR)$(LIBDIR)/libsios.* \

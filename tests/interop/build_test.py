@@ -1,0 +1,143 @@
+"""The library as users get it: exported symbols, make install, pkg-config,
+and an out-of-tree program built with nothing but pkg-config."""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from sios_test import BUILD, ROOT, run, test  # noqa: E402
+
+SAN = os.path.basename(BUILD) == "san"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, **kw).stdout
+
+
+@test
+def exports():
+    """nm -D on libsios.so shows sios_* symbols and nothing else"""
+    out = sh(f"nm -D --defined-only {BUILD}/libsios.so")
+    names = [l.split()[-1] for l in out.splitlines() if l.strip()]
+    assert names, out
+    bad = [n for n in names if not n.startswith("sios_")]
+    assert not bad, bad
+    for must in ("sios_server_new", "sios_server_post", "sios_eio_mount", "sios_strerror", "sios_features"):
+        assert must in names, must
+
+
+@test
+def soname():
+    """the shared library's soname is libsios.so.0"""
+    out = sh(f"objdump -p {BUILD}/libsios.so")
+    assert "SONAME               libsios.so.0" in out, out
+
+
+PROG = r'''
+#include <stdio.h>
+#include <string.h>
+#include <sios.h>
+static void stop(sios_server *srv, void *ud) { *(int *)ud = 1; sios_server_stop(srv); }
+int main(void) {
+	sios_config *cfg; sios_server *srv; int ran = 0;
+	if (sios_config_new(&cfg) || sios_config_set_port(cfg, 0) ||
+	    sios_config_set_host(cfg, "127.0.0.1")) return 1;
+	if (sios_config_set_ping_interval(cfg, 0) != SIOS_EINVAL) return 2;
+	if (strcmp(sios_err_name(SIOS_EINVAL), "SIOS_EINVAL")) return 3;
+	if (sios_server_new(&srv, cfg)) return 4;
+	sios_config_free(cfg);
+	if (sios_server_port(srv) <= 0) return 5;
+	if (sios_server_post(srv, stop, &ran)) return 6;
+	if (sios_server_run(srv) || !ran) return 7;
+	if (sios_server_post(srv, stop, &ran) != SIOS_ECLOSED) return 8;
+	sios_server_free(srv);
+	printf("sios %s features %u\n", sios_version(), sios_features());
+	return 0;
+}
+'''
+
+
+@test
+def install_and_pkg_config():
+    """make install into a prefix; pkg-config builds and runs a program, shared and static"""
+    if SAN:
+        return  # the installed library is the regular build; checked once
+    with tempfile.TemporaryDirectory() as d:
+        prefix = os.path.join(d, "usr")
+        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={os.path.relpath(BUILD, ROOT)}")
+        pc = os.path.join(prefix, "lib", "pkgconfig")
+        env = dict(os.environ, PKG_CONFIG_PATH=pc)
+        sh("pkg-config --validate sios", env=env)
+        assert sh("pkg-config --modversion sios", env=env).strip() == sh(
+            f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
+        feats = sh("pkg-config --variable=features sios", env=env).split()
+        assert "tls" in feats, feats
+        src = os.path.join(d, "prog.c")
+        with open(src, "w") as f:
+            f.write(PROG)
+        for kind, flags in (("shared", "--cflags --libs"), ("static", "--static --cflags --libs")):
+            exe = os.path.join(d, f"prog-{kind}")
+            libs = sh(f"pkg-config {flags} sios", env=env).strip()
+            if kind == "static":
+                # link the archive, not the .so beside it
+                libs = libs.replace("-lsios", os.path.join(prefix, "lib", "libsios.a"))
+            sh(f"cc -Wall -Wextra -Werror -o {exe} {src} {libs}", env=env)
+            out = sh(exe, env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
+            assert out.startswith("sios "), out
+            if kind == "shared":
+                ldd = sh(f"ldd {exe}", env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
+                assert "libsios.so.0" in ldd, ldd
+
+
+
+@test
+def with_redis_flag():
+    """WITH_REDIS=0 builds, and sios_features() and sios.pc report the flag"""
+    if SAN:
+        return
+    with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "build")) as d:
+        rel = os.path.relpath(d, ROOT)
+        sh(f"make -s -C {ROOT} lib BUILD={rel} WITH_REDIS=0")
+        src = os.path.join(d, "f.c")
+        with open(src, "w") as f:
+            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
+        exe = os.path.join(d, "f")
+        sh(f"cc -I{ROOT}/include -o {exe} {src} {d}/libsios.a $(pkg-config --libs libwebsockets libuv libcjson) -lpthread")
+        assert int(sh(exe)) & 1 == 0, "SIOS_FEATURE_REDIS set without Redis"
+        prefix = os.path.join(d, "p")
+        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={rel} WITH_REDIS=0")
+        pc = open(os.path.join(prefix, "lib", "pkgconfig", "sios.pc")).read()
+        assert "features=tls\n" in pc and "hiredis" not in pc, pc
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "f.c")
+        with open(src, "w") as f:
+            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
+        sh(f"cc -I{ROOT}/include -o {d}/f {src} {ROOT}/build/libsios.a "
+           "$(pkg-config --libs libwebsockets libuv libcjson hiredis) -lpthread")
+        out = sh(f"{d}/f")
+    assert int(out.strip()) & 1 == 1, "the default build has Redis"
+
+
+
+@test
+def man_pages():
+    """every public function has a man page, and mandoc -Tlint finds nothing"""
+    import glob
+    import re
+    hdr = open(os.path.join(ROOT, "include", "sios.h")).read()
+    funcs = set(re.findall(r"SIOS_EXPORT[^;(]*?\b(sios_\w+)\s*\(", hdr))
+    assert len(funcs) > 30, funcs
+    documented = set()
+    pages = glob.glob(os.path.join(ROOT, "man", "*.[37]"))
+    for p in pages:
+        documented |= set(re.findall(r"^\.Nm (sios_\w+)", open(p).read(), re.M))
+        out = subprocess.run(["mandoc", "-Tlint", "-W", "warning", p], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert out.returncode == 0 and not out.stdout.strip(), out.stdout
+    missing = sorted(funcs - documented)
+    assert not missing, f"functions without a man page: {missing}"
+
+
+run()
