@@ -1210,6 +1210,21 @@ static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 	return 0;
 }
 
+/* answer the session's pending GET with a noop and let it go */
+static void get_answer_noop(session *s)
+{
+	struct pss *gps = lws_wsi_user(s->get_wsi);
+
+	if (gps) {
+		sios__str_free(&gps->reply);
+		sios__str_addc(&gps->reply, '6');
+		gps->has_reply = 1;
+		gps->s = NULL;
+		lws_callback_on_writable(s->get_wsi);
+	}
+	s->get_wsi = NULL;
+}
+
 static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, const char *p,
 			  size_t n, int binary)
 {
@@ -1223,20 +1238,10 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 		lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT);
 		s->upgrade = SIOS__U_PROBED;
 		/* let the client's pending poll return so it can pause polling */
-		if (s->get_wsi) {
-			struct pss *gps = lws_wsi_user(s->get_wsi);
-
-			if (!s->q.len && gps) {
-				sios__str_free(&gps->reply);
-				sios__str_addc(&gps->reply, '6');
-				gps->has_reply = 1;
-				gps->s = NULL;
-				lws_callback_on_writable(s->get_wsi);
-				s->get_wsi = NULL;
-			} else {
-				lws_callback_on_writable(s->get_wsi);
-			}
-		}
+		if (s->get_wsi && !s->q.len)
+			get_answer_noop(s);
+		else if (s->get_wsi)
+			lws_callback_on_writable(s->get_wsi);
 		return;
 	}
 	if (!binary && n == 1 && p[0] == '5' && s->upgrade == SIOS__U_PROBED) {
@@ -1246,18 +1251,8 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 		s->probe_wsi = NULL;
 		s->ws_wsi = wsi;
 		ps->kind = K_WS;
-		if (s->get_wsi) {
-			struct pss *gps = lws_wsi_user(s->get_wsi);
-
-			if (gps) {
-				sios__str_free(&gps->reply);
-				sios__str_addc(&gps->reply, '6');
-				gps->has_reply = 1;
-				gps->s = NULL;
-				lws_callback_on_writable(s->get_wsi);
-			}
-			s->get_wsi = NULL;
-		}
+		if (s->get_wsi)
+			get_answer_noop(s);
 		if (s->q.len)
 			lws_callback_on_writable(wsi);
 		return;
