@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -223,6 +225,123 @@ SIOS_EXPORT const char *sios_eio_conn_query(const sios_eio_conn *conn, const cha
 SIOS_EXPORT const char *sios_eio_conn_remote_addr(const sios_eio_conn *conn);
 SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *conn, void *ud);
 SIOS_EXPORT void *sios_eio_conn_userdata(const sios_eio_conn *conn);
+
+
+/* ---- Socket.IO: namespaces, sockets, events, acks --------------------- */
+
+/*
+ * cJSON ownership, once for all: functions that take event arguments
+ * borrow them (they are serialised before the call returns; the caller
+ * frees them). Arguments handed to a callback are valid until it returns.
+ *
+ * Binary arguments travel beside the JSON: an argument tree holds a
+ * placeholder object {"_placeholder":true,"num":N} wherever a byte buffer
+ * goes, at any depth, and the buffers come in an array of sios_binary, N
+ * indexing it. sios_binary_placeholder() makes the object; on receipt
+ * sios_event_binary() turns a placeholder back into its bytes.
+ */
+typedef struct sios_binary {
+	const void *data;
+	size_t len;
+} sios_binary;
+
+typedef struct sios_nsp sios_nsp;
+typedef struct sios_socket sios_socket;
+typedef struct sios_event sios_event;
+typedef struct sios_ack sios_ack;
+
+/* A new placeholder object for bins[num], to put into an argument tree. */
+SIOS_EXPORT cJSON *sios_binary_placeholder(int num);
+
+/* A socket has connected to a namespace (its CONNECT was accepted). */
+typedef void (*sios_connection_cb)(sios_socket *sock, void *ud);
+/* The socket has left; reason is a SIOS_REASON_*. The handle is valid
+ * until the callback returns. */
+typedef void (*sios_disconnect_cb)(sios_socket *sock, int reason, void *ud);
+/* An event from the client. ev is valid until the callback returns. */
+typedef void (*sios_event_cb)(sios_socket *sock, const sios_event *ev, void *ud);
+/* The answer to an emit with an acknowledgement: status is 0 with the
+ * client's arguments in resp, SIOS_ETIMEDOUT or SIOS_ECLOSED with resp
+ * NULL. Runs exactly once. sock is NULL unless the socket is connected. */
+typedef void (*sios_ack_cb)(sios_socket *sock, int status, const sios_event *resp, void *ud);
+
+/* The namespace called name ("/", "/admin"), created on first use. It
+ * lives as long as the server. */
+SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out);
+SIOS_EXPORT const char *sios_nsp_name(const sios_nsp *nsp);
+SIOS_EXPORT void sios_nsp_connection_callback_set(sios_nsp *nsp, sios_connection_cb cb, void *ud);
+SIOS_EXPORT void sios_nsp_disconnect_callback_set(sios_nsp *nsp, sios_disconnect_cb cb, void *ud);
+/* A handler for event name on every socket of the namespace (a socket's
+ * own handler for the same name takes precedence). NULL cb removes it. */
+SIOS_EXPORT int sios_nsp_on(sios_nsp *nsp, const char *event, sios_event_cb cb, void *ud);
+/* A handler called for every event of the namespace, before the others. */
+SIOS_EXPORT void sios_nsp_on_any(sios_nsp *nsp, sios_event_cb cb, void *ud);
+
+/* Per-socket handlers, like socket.on() / socket.onAny(). */
+SIOS_EXPORT int sios_socket_on(sios_socket *sock, const char *event, sios_event_cb cb, void *ud);
+SIOS_EXPORT void sios_socket_on_any(sios_socket *sock, sios_event_cb cb, void *ud);
+SIOS_EXPORT void sios_socket_disconnect_callback_set(sios_socket *sock, sios_disconnect_cb cb,
+						     void *ud);
+
+/* Emit an event to one client. args is a cJSON array of arguments (NULL for
+ * none); bins are the buffers its placeholders refer to. Reserved names
+ * (connect, disconnect, ...) give SIOS_EINVAL. */
+SIOS_EXPORT int sios_emit(sios_socket *sock, const char *event, const cJSON *args,
+			  const sios_binary *bins, size_t nbins);
+/* The same, asking the client for an acknowledgement: cb runs exactly once,
+ * with the answer, after timeout_ms (0: never times out) or when the socket
+ * closes. On an error return cb does not run. */
+SIOS_EXPORT int sios_emit_with_ack(sios_socket *sock, const char *event, const cJSON *args,
+				   const sios_binary *bins, size_t nbins, unsigned timeout_ms,
+				   sios_ack_cb cb, void *ud);
+/* Leave the namespace (the client gets a DISCONNECT packet); with
+ * close_connection the whole Engine.IO connection closes too. The
+ * disconnect callback runs before this returns. */
+SIOS_EXPORT int sios_socket_disconnect(sios_socket *sock, int close_connection);
+
+/* The socket id (20 URL-safe characters), valid with the handle. */
+SIOS_EXPORT const char *sios_socket_id(const sios_socket *sock);
+SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *sock);
+/* The CONNECT packet's auth object, or NULL. Borrowed. */
+SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *sock);
+/* The handshake's header, query argument and peer address (see
+ * sios_eio_conn_header()). */
+SIOS_EXPORT const char *sios_socket_header(const sios_socket *sock, const char *name);
+SIOS_EXPORT const char *sios_socket_query(const sios_socket *sock, const char *key);
+SIOS_EXPORT const char *sios_socket_remote_addr(const sios_socket *sock);
+/* SIOS_TRANSPORT_POLLING or SIOS_TRANSPORT_WEBSOCKET. */
+SIOS_EXPORT unsigned sios_socket_transport(const sios_socket *sock);
+SIOS_EXPORT void sios_socket_set_userdata(sios_socket *sock, void *ud);
+SIOS_EXPORT void *sios_socket_userdata(const sios_socket *sock);
+/* Look a connected socket up by id; NULL when it is gone. */
+SIOS_EXPORT sios_socket *sios_nsp_socket(sios_nsp *nsp, const char *id);
+
+/* An incoming event or acknowledgement. */
+SIOS_EXPORT const char *sios_event_name(const sios_event *ev); /* NULL for an ack */
+/* The arguments, a cJSON array (never NULL). Borrowed. */
+SIOS_EXPORT const cJSON *sios_event_args(const sios_event *ev);
+SIOS_EXPORT size_t sios_event_count(const sios_event *ev);
+SIOS_EXPORT const cJSON *sios_event_arg(const sios_event *ev, size_t i);
+/* The bytes a placeholder stands for, or NULL when node is not one of
+ * this event's placeholders. Valid as long as ev. */
+SIOS_EXPORT const sios_binary *sios_event_binary(const sios_event *ev, const cJSON *node);
+/* All attachments, indexed by placeholder num (NULL when there are none). */
+SIOS_EXPORT const sios_binary *sios_event_binaries(const sios_event *ev);
+SIOS_EXPORT size_t sios_event_binary_count(const sios_event *ev);
+
+/*
+ * The acknowledgement the client asked for, or NULL. The first call takes
+ * ownership: the handle then stays valid until sios_ack_send() or
+ * sios_ack_drop(), even after the socket has gone (sending then returns
+ * SIOS_ECLOSED). An acknowledgement nobody takes is dropped after the
+ * handlers return; later calls return NULL.
+ */
+SIOS_EXPORT sios_ack *sios_event_ack(const sios_event *ev);
+/* Answer with args and bins (borrowed) and release the handle. */
+SIOS_EXPORT int sios_ack_send(sios_ack *ack, const cJSON *args, const sios_binary *bins,
+			      size_t nbins);
+/* Release the handle without answering; NULL is accepted. */
+SIOS_EXPORT void sios_ack_drop(sios_ack *ack);
 
 #ifdef __cplusplus
 }

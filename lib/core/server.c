@@ -50,6 +50,14 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 		free(srv);
 		return r;
 	}
+	r = sios__sio_init(srv);
+	if (r) {
+		sios__sio_free(srv);
+		sios__engine_free(&srv->eng);
+		sios__config_release(&srv->cfg);
+		free(srv);
+		return r;
+	}
 	memset(&lo, 0, sizeof(lo));
 	lo.port = srv->cfg.port;
 	lo.host = srv->cfg.host;
@@ -58,6 +66,7 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	r = sios__loop_init(&srv->loop, &lo);
 	if (r) {
 		sios__engine_free(&srv->eng);
+		sios__sio_free(srv);
 		sios__config_release(&srv->cfg);
 		free(srv);
 		return r;
@@ -143,6 +152,7 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 		return;
 	sios__loop_free(&srv->loop);
 	sios__engine_free(&srv->eng);
+	sios__sio_free(srv);
 	sios__config_release(&srv->cfg);
 	free(srv);
 }

@@ -1,0 +1,141 @@
+/*
+ * echo: a Socket.IO server on "/" and "/admin".
+ *
+ *   echo [--port N] [--ping-interval MS] [--ping-timeout MS]
+ *
+ * Events from clients:
+ *   echo ...args          acknowledged with the same arguments, binary
+ *                         included; without an ack, emitted back as "echo"
+ *   ping-me [{timeout}]   the server emits "pong" to the sender with an ack
+ *                         and prints the answer (or the timeout)
+ *   bye [close]           the server disconnects the socket (and, with
+ *                         true, the whole connection)
+ * It prints one line per connection, answer and disconnection.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sios.h>
+
+static void print_json(const char *what, const char *id, const cJSON *j)
+{
+	char *txt = j ? cJSON_PrintUnformatted(j) : NULL;
+
+	printf("%s %s %s\n", what, id, txt ? txt : "null");
+	fflush(stdout);
+	free(txt);
+}
+
+static void on_echo(sios_socket *sock, const sios_event *ev, void *ud)
+{
+	sios_ack *ack = sios_event_ack(ev);
+
+	(void)ud;
+	if (ack)
+		sios_ack_send(ack, sios_event_args(ev), sios_event_binaries(ev),
+			      sios_event_binary_count(ev));
+	else
+		sios_emit(sock, "echo", sios_event_args(ev), sios_event_binaries(ev),
+			  sios_event_binary_count(ev));
+}
+
+static void on_pong_answer(sios_socket *sock, int status, const sios_event *resp, void *ud)
+{
+	char *id = ud;
+
+	(void)sock;
+	if (status == 0)
+		print_json("pong-answer", id, sios_event_args(resp));
+	else
+		printf("pong-failed %s %s\n", id, sios_err_name(status));
+	fflush(stdout);
+	free(id);
+}
+
+static void on_ping_me(sios_socket *sock, const sios_event *ev, void *ud)
+{
+	const cJSON *opt = sios_event_arg(ev, 0);
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(opt, "timeout");
+	cJSON *args = cJSON_CreateArray();
+	char *id = strdup(sios_socket_id(sock));
+
+	(void)ud;
+	cJSON_AddItemToArray(args, cJSON_CreateString("hello from sios"));
+	if (sios_emit_with_ack(sock, "pong", args, NULL, 0,
+			       cJSON_IsNumber(t) ? (unsigned)t->valuedouble : 5000, on_pong_answer,
+			       id) < 0)
+		free(id);
+	cJSON_Delete(args);
+}
+
+static void on_bye(sios_socket *sock, const sios_event *ev, void *ud)
+{
+	(void)ud;
+	sios_socket_disconnect(sock, cJSON_IsTrue(sios_event_arg(ev, 0)));
+}
+
+static void on_connection(sios_socket *sock, void *ud)
+{
+	(void)ud;
+	printf("connect %s %s ", sios_nsp_name(sios_socket_nsp(sock)), sios_socket_id(sock));
+	print_json("auth", "", sios_socket_auth(sock));
+}
+
+static void on_disconnect(sios_socket *sock, int reason, void *ud)
+{
+	(void)ud;
+	printf("disconnect %s %s\n", sios_socket_id(sock), sios_reason_str(reason));
+	fflush(stdout);
+}
+
+static int check(int r, const char *what)
+{
+	if (r < 0) {
+		fprintf(stderr, "echo: %s: %s\n", what, sios_strerror(r));
+		exit(1);
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *names[] = {"/", "/admin"};
+	sios_config *cfg;
+	sios_server *srv;
+
+	check(sios_config_new(&cfg), "config");
+	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			check(sios_config_set_port(cfg, atoi(argv[i + 1])), argv[i]);
+		else if (!strcmp(argv[i], "--ping-interval"))
+			check(sios_config_set_ping_interval(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
+		else if (!strcmp(argv[i], "--ping-timeout"))
+			check(sios_config_set_ping_timeout(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
+		else {
+			fprintf(stderr, "echo: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	check(sios_server_new(&srv, cfg), "server");
+	sios_config_free(cfg);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		sios_nsp *nsp;
+
+		check(sios_of(srv, names[i], &nsp), "namespace");
+		sios_nsp_connection_callback_set(nsp, on_connection, NULL);
+		sios_nsp_disconnect_callback_set(nsp, on_disconnect, NULL);
+		check(sios_nsp_on(nsp, "echo", on_echo, NULL), "on echo");
+		check(sios_nsp_on(nsp, "ping-me", on_ping_me, NULL), "on ping-me");
+		check(sios_nsp_on(nsp, "bye", on_bye, NULL), "on bye");
+	}
+	sios_server_stop_on_signal(srv, SIGINT);
+	sios_server_stop_on_signal(srv, SIGTERM);
+	printf("listening on port %d\n", sios_server_port(srv));
+	fflush(stdout);
+	check(sios_server_run(srv), "run");
+	sios_server_free(srv);
+	return 0;
+}

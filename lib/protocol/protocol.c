@@ -1,0 +1,352 @@
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+static const char *reserved[] = {"connect", "connect_error", "disconnect", "disconnecting",
+				 "newListener", "removeListener", NULL};
+
+int sios__reserved_event(const char *name)
+{
+	for (int i = 0; reserved[i]; i++)
+		if (!strcmp(name, reserved[i]))
+			return 1;
+	return 0;
+}
+
+void sios__packet_clear(sios__packet *p)
+{
+	free(p->nsp);
+	cJSON_Delete(p->data);
+	memset(p, 0, sizeof(*p));
+	p->id = -1;
+}
+
+static int payload_valid(const sios__packet *p)
+{
+	const cJSON *d = p->data;
+
+	switch (p->type) {
+	case SIOS__P_CONNECT:
+		return !d || cJSON_IsObject(d);
+	case SIOS__P_DISCONNECT:
+		return !d;
+	case SIOS__P_CONNECT_ERROR:
+		return d && (cJSON_IsObject(d) || cJSON_IsString(d));
+	case SIOS__P_EVENT:
+	case SIOS__P_BINARY_EVENT:
+		return cJSON_IsArray(d) && cJSON_IsString(d->child) &&
+		       !sios__reserved_event(d->child->valuestring);
+	case SIOS__P_ACK:
+	case SIOS__P_BINARY_ACK:
+		return cJSON_IsArray(d);
+	}
+	return 0;
+}
+
+int sios__packet_decode(const char *s, size_t n, sios__packet *out)
+{
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->id = -1;
+	if (n < 1 || s[0] < '0' || s[0] > '6')
+		return -1;
+	out->type = s[0] - '0';
+	i = 1;
+	if (out->type == SIOS__P_BINARY_EVENT || out->type == SIOS__P_BINARY_ACK) {
+		size_t start = i, cnt = 0;
+
+		while (i < n && isdigit((unsigned char)s[i]) && i - start < 6)
+			cnt = cnt * 10 + (size_t)(s[i++] - '0');
+		if (i == start || i >= n || s[i] != '-' || cnt > SIOS__MAX_ATTACHMENTS)
+			return -1;
+		i++;
+		out->attachments = cnt;
+	}
+	if (i < n && s[i] == '/') {
+		size_t start = i;
+
+		while (i < n && s[i] != ',')
+			i++;
+		out->nsp = sios__strndup(s + start, i - start);
+		if (!out->nsp)
+			return -1;
+		if (i < n)
+			i++; /* the comma */
+	} else {
+		out->nsp = sios__strdup("/");
+		if (!out->nsp)
+			return -1;
+	}
+	if (i < n && isdigit((unsigned char)s[i])) {
+		long long id = 0;
+		size_t start = i;
+
+		while (i < n && isdigit((unsigned char)s[i])) {
+			if (i - start >= 15)
+				goto bad; /* beyond any sane ack id */
+			id = id * 10 + (s[i++] - '0');
+		}
+		out->id = id;
+	}
+	if (i < n) {
+		const char *end = NULL;
+
+		out->data = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
+		if (!out->data || end != s + n)
+			goto bad;
+	}
+	if (!payload_valid(out))
+		goto bad;
+	if (out->id >= 0 && out->type != SIOS__P_EVENT && out->type != SIOS__P_BINARY_EVENT &&
+	    out->type != SIOS__P_ACK && out->type != SIOS__P_BINARY_ACK)
+		goto bad;
+	if ((out->type == SIOS__P_ACK || out->type == SIOS__P_BINARY_ACK) && out->id < 0)
+		goto bad;
+	return 0;
+bad:
+	sios__packet_clear(out);
+	return -1;
+}
+
+int sios__is_placeholder(const cJSON *node, size_t nbins, int *num)
+{
+	const cJSON *ph, *nm;
+
+	if (!cJSON_IsObject(node))
+		return 0;
+	ph = cJSON_GetObjectItemCaseSensitive(node, "_placeholder");
+	nm = cJSON_GetObjectItemCaseSensitive(node, "num");
+	if (!cJSON_IsTrue(ph) || !cJSON_IsNumber(nm))
+		return 0;
+	if (nm->valuedouble < 0 || nm->valuedouble >= (double)nbins ||
+	    nm->valuedouble != (double)(int)nm->valuedouble)
+		return 0;
+	if (num)
+		*num = (int)nm->valuedouble;
+	return 1;
+}
+
+static int looks_like_placeholder(const cJSON *node)
+{
+	return cJSON_IsObject(node) &&
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(node, "_placeholder"));
+}
+
+int sios__placeholders_valid(const cJSON *node, size_t nbins)
+{
+	if (looks_like_placeholder(node))
+		return sios__is_placeholder(node, nbins, NULL);
+	for (const cJSON *c = node ? node->child : NULL; c; c = c->next)
+		if ((cJSON_IsArray(c) || cJSON_IsObject(c)) && !sios__placeholders_valid(c, nbins))
+			return 0;
+	return 1;
+}
+
+/* ---- encoding -------------------------------------------------------- */
+
+int sios__json_string(sios__str *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	sios__str_addc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': sios__str_add(out, "\\\"", 2); break;
+		case '\\': sios__str_add(out, "\\\\", 2); break;
+		case '\n': sios__str_add(out, "\\n", 2); break;
+		case '\r': sios__str_add(out, "\\r", 2); break;
+		case '\t': sios__str_add(out, "\\t", 2); break;
+		case '\b': sios__str_add(out, "\\b", 2); break;
+		case '\f': sios__str_add(out, "\\f", 2); break;
+		default:
+			if (*p < 0x20) {
+				char u[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+
+				sios__str_add(out, u, 6);
+			} else {
+				sios__str_addc(out, (char)*p);
+			}
+		}
+	}
+	return sios__str_addc(out, '"');
+}
+
+void sios__frame_clear(sios__frame *f)
+{
+	sios__buf_unref(f->head);
+	for (size_t i = 0; i < f->natts; i++)
+		sios__buf_unref(f->atts[i]);
+	free(f->atts);
+	memset(f, 0, sizeof(*f));
+}
+
+/* placeholders in print order: cJSON prints arrays and objects in order */
+static int collect_ph(const cJSON *node, size_t nbins, int **order, size_t *n, size_t *cap)
+{
+	int num;
+
+	if (sios__is_placeholder(node, nbins, &num)) {
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 8;
+			int *no = realloc(*order, nc * sizeof(int));
+
+			if (!no)
+				return -1;
+			*order = no;
+			*cap = nc;
+		}
+		(*order)[(*n)++] = num;
+		return 0;
+	}
+	for (const cJSON *c = node->child; c; c = c->next)
+		if ((cJSON_IsArray(c) || cJSON_IsObject(c)) && collect_ph(c, nbins, order, n, cap))
+			return -1;
+	return 0;
+}
+
+static void renumber(cJSON *node, size_t nbins, int *next)
+{
+	if (sios__is_placeholder(node, nbins, NULL)) {
+		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(node, "num"), (*next)++);
+		return;
+	}
+	for (cJSON *c = node->child; c; c = c->next)
+		if (cJSON_IsArray(c) || cJSON_IsObject(c))
+			renumber(c, nbins, next);
+}
+
+static int prefix(sios__str *s, int type, size_t natts, const char *nsp, long long id)
+{
+	sios__str_addc(s, '4'); /* Engine.IO message */
+	sios__str_addc(s, (char)('0' + type));
+	if (natts)
+		sios__str_addf(s, "%zu-", natts);
+	if (nsp && strcmp(nsp, "/")) {
+		sios__str_adds(s, nsp);
+		sios__str_addc(s, ',');
+	}
+	if (id >= 0)
+		sios__str_addf(s, "%lld", id);
+	return s->oom ? -1 : 0;
+}
+
+static sios__buf *str_to_buf(size_t headroom, sios__str *s)
+{
+	return sios__buf_from(headroom, s->p, s->len);
+}
+
+int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char *nsp,
+			 long long id, const char *event, const cJSON *args,
+			 const sios_binary *bins, size_t nbins)
+{
+	int *order = NULL, r = SIOS_ENOMEM;
+	size_t nph = 0, cap = 0;
+	cJSON *dup = NULL;
+	const cJSON *a = args;
+	sios__str s;
+	char *json = NULL;
+
+	memset(f, 0, sizeof(*f));
+	sios__str_init(&s);
+	if (args && !cJSON_IsArray(args))
+		return SIOS_EINVAL;
+	if (args && nbins && collect_ph(args, nbins, &order, &nph, &cap))
+		goto out;
+	if (nph) {
+		int seq = 1;
+
+		for (size_t i = 0; i < nph; i++)
+			if (order[i] != (int)i)
+				seq = 0;
+		if (!seq) {
+			/* wire placeholders are numbered in order of appearance */
+			int next = 0;
+
+			dup = cJSON_Duplicate(args, 1);
+			if (!dup)
+				goto out;
+			renumber(dup, nbins, &next);
+			a = dup;
+		}
+	}
+	if (prefix(&s, nph ? (is_ack ? SIOS__P_BINARY_ACK : SIOS__P_BINARY_EVENT)
+			   : (is_ack ? SIOS__P_ACK : SIOS__P_EVENT),
+		   nph, nsp, id))
+		goto out;
+	sios__str_addc(&s, '[');
+	if (event)
+		sios__json_string(&s, event);
+	if (a && a->child) {
+		size_t jl;
+
+		json = cJSON_PrintUnformatted(a);
+		if (!json)
+			goto out;
+		jl = strlen(json); /* "[...]": keep the inside */
+		if (event)
+			sios__str_addc(&s, ',');
+		sios__str_add(&s, json + 1, jl - 2);
+	}
+	sios__str_addc(&s, ']');
+	if (s.oom)
+		goto out;
+	f->head = str_to_buf(headroom, &s);
+	if (!f->head)
+		goto out;
+	if (nph) {
+		f->atts = calloc(nph, sizeof(*f->atts));
+		if (!f->atts)
+			goto out;
+		for (size_t i = 0; i < nph; i++) {
+			const sios_binary *b = &bins[order[i]];
+
+			if (!b->data && b->len) {
+				r = SIOS_EINVAL;
+				goto out;
+			}
+			f->atts[i] = sios__buf_from(headroom, b->data, b->len);
+			if (!f->atts[i])
+				goto out;
+			f->natts++;
+		}
+	}
+	r = 0;
+out:
+	if (r)
+		sios__frame_clear(f);
+	free(order);
+	free(json);
+	cJSON_Delete(dup);
+	sios__str_free(&s);
+	return r;
+}
+
+int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *nsp,
+			const cJSON *data)
+{
+	sios__str s;
+	int r = SIOS_ENOMEM;
+
+	memset(f, 0, sizeof(*f));
+	sios__str_init(&s);
+	prefix(&s, type, 0, nsp, -1);
+	if (data) {
+		char *json = cJSON_PrintUnformatted(data);
+
+		if (!json)
+			goto out;
+		sios__str_adds(&s, json);
+		free(json);
+	}
+	if (s.oom)
+		goto out;
+	f->head = str_to_buf(headroom, &s);
+	if (f->head)
+		r = 0;
+out:
+	sios__str_free(&s);
+	return r;
+}

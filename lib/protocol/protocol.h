@@ -1,0 +1,67 @@
+/* protocol: the Socket.IO v5 packet codec. Decodes (binary attachments are
+ * collected by the caller) and encodes once into shared frames: a packet is
+ * serialised into refcounted buffers that any number of sessions can queue.
+ * Knows nothing about sessions or sockets. */
+#ifndef SIOS_PROTOCOL_H
+#define SIOS_PROTOCOL_H
+
+#include <cjson/cJSON.h>
+
+#include "util/util.h"
+
+enum {
+	SIOS__P_CONNECT = 0,
+	SIOS__P_DISCONNECT = 1,
+	SIOS__P_EVENT = 2,
+	SIOS__P_ACK = 3,
+	SIOS__P_CONNECT_ERROR = 4,
+	SIOS__P_BINARY_EVENT = 5,
+	SIOS__P_BINARY_ACK = 6
+};
+
+#define SIOS__MAX_ATTACHMENTS 1000
+
+typedef struct sios__packet {
+	int type;
+	char *nsp;       /* "/" when absent; owned */
+	long long id;    /* -1 when absent */
+	cJSON *data;     /* owned; NULL when absent */
+	size_t attachments; /* binary frames that follow */
+} sios__packet;
+
+/* Parses one text packet; 0 or -1 (malformed: wrong type, bad namespace,
+ * id or JSON, or a payload of the wrong shape for its type). */
+int sios__packet_decode(const char *s, size_t n, sios__packet *out);
+void sios__packet_clear(sios__packet *p);
+
+/* Whether node is {"_placeholder":true,"num":k} with 0 <= k < nbins; k in *num. */
+int sios__is_placeholder(const cJSON *node, size_t nbins, int *num);
+/* Every placeholder of a decoded binary packet refers to a received attachment. */
+int sios__placeholders_valid(const cJSON *node, size_t nbins);
+
+int sios__reserved_event(const char *name);
+
+/* An encoded packet: the Engine.IO message (type '4' included, websocket
+ * form) and its binary attachments, each a shared buffer. */
+typedef struct sios__frame {
+	sios__buf *head;
+	sios__buf **atts;
+	size_t natts;
+} sios__frame;
+
+void sios__frame_clear(sios__frame *f);
+
+/* EVENT / ACK (binary variants chosen automatically when bins are
+ * referenced): event is NULL for an ack; id < 0 for none. headroom is
+ * reserved in front of every buffer for the transport. */
+int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char *nsp,
+			 long long id, const char *event, const cJSON *args,
+			 const sios_binary *bins, size_t nbins);
+/* CONNECT reply, CONNECT_ERROR, DISCONNECT: data may be NULL. */
+int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *nsp,
+			const cJSON *data);
+
+/* Appends s as a JSON string literal. */
+int sios__json_string(sios__str *out, const char *s);
+
+#endif
