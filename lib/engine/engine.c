@@ -511,7 +511,11 @@ void sios__session_close(session *s, int reason)
 		if (s->transport == SIOS_TRANSPORT_WEBSOCKET && s->ws_wsi) {
 			lws_callback_on_writable(s->ws_wsi);
 			sios__loop_timer_add(e->loop, &s->linger_t, e->o.ping_timeout);
-		} else if (s->transport == SIOS_TRANSPORT_POLLING && !s->get_wsi) {
+		} else if (s->transport == SIOS_TRANSPORT_POLLING && (!s->get_wsi || s->q.len)) {
+			/* the queue goes in one response, the close packet in the next:
+			 * clients handle the packets before they see the close */
+			if (s->get_wsi)
+				lws_callback_on_writable(s->get_wsi);
 			sios__loop_timer_add(e->loop, &s->linger_t, e->o.ping_timeout);
 		} else {
 			finalize(s);
@@ -858,17 +862,19 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 		return r;
 	}
 	if (s->state == SIOS__S_CLOSING) {
-		/* a lingering close: hand over the rest and the close packet */
+		/* a lingering close: first what is queued, then the close packet */
 		sios__str out;
-		unsigned char c = '1';
-		int r;
+		int r, last = !s->q.len;
 
 		sios__str_init(&out);
-		q_drain_payload(e, &s->q, &out);
-		sios__eio_payload_append(&out, &c, 1, 0);
+		if (last)
+			sios__str_addc(&out, '1');
+		else
+			q_drain_payload(e, &s->q, &out);
 		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
 		sios__str_free(&out);
-		finalize(s);
+		if (last)
+			finalize(s);
 		return r;
 	}
 	if (s->q.len || s->upgrade == SIOS__U_PROBED) {
