@@ -45,6 +45,7 @@ HDRS     := include/sios.h $(wildcard lib/*/*.h)
 
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
 
 SO      = $(BUILD)/libsios.so.$(VERSION)
 SONAME  = libsios.so.$(SOVER)
@@ -52,7 +53,7 @@ AR_LIB  = $(BUILD)/libsios.a
 
 .PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick
 
-all: lib examples $(UNIT)
+all: lib examples $(UNIT) $(PROGS)
 
 lib: $(SO) $(AR_LIB)
 
@@ -78,6 +79,10 @@ $(BUILD)/examples/%: examples/%.c $(AR_LIB) include/sios.h
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(AR_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
+
+$(BUILD)/progs/%: tests/progs/%.c $(AR_LIB) include/sios.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
 
 examples: $(EXAMPLES)
 

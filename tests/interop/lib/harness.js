@@ -39,7 +39,8 @@ async function run() {
 // Starts BUILD/examples/<name> on a free port; resolves once it listens.
 function startServer(name, args = []) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(path.join(BUILD, 'examples', name), ['--port', '0', ...args], {
+    const bin = name.includes('/') ? path.join(BUILD, name) : path.join(BUILD, 'examples', name);
+    const proc = spawn(bin, ['--port', '0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const srv = { proc, port: 0, out: '', err: '', waiters: [], exited: null };
