@@ -10,7 +10,9 @@
  *                         and prints the answer (or the timeout)
  *   bye [close]           the server disconnects the socket (and, with
  *                         true, the whole connection)
- * It prints one line per connection, answer and disconnection.
+ * It prints one line per connection (and its handshake: the x-client
+ * header, the room query argument, the peer address), answer and
+ * disconnection.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -79,8 +81,13 @@ static void on_bye(sios_socket *sock, const sios_event *ev, void *ud)
 static void on_connection(sios_socket *sock, void *ud)
 {
 	(void)ud;
+	const char *hdr = sios_socket_header(sock, "x-client"), *q = sios_socket_query(sock, "room");
+
 	printf("connect %s %s ", sios_nsp_name(sios_socket_nsp(sock)), sios_socket_id(sock));
 	print_json("auth", "", sios_socket_auth(sock));
+	printf("handshake %s x-client=%s room=%s addr=%s\n", sios_socket_id(sock), hdr ? hdr : "-",
+	       q ? q : "-", sios_socket_remote_addr(sock));
+	fflush(stdout);
 }
 
 static void on_disconnect(sios_socket *sock, int reason, void *ud)
@@ -107,6 +114,7 @@ int main(int argc, char **argv)
 
 	check(sios_config_new(&cfg), "config");
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
+	check(sios_config_keep_header(cfg, "x-client"), "keep_header");
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--port"))
 			check(sios_config_set_port(cfg, atoi(argv[i + 1])), argv[i]);

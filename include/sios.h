@@ -137,6 +137,10 @@ SIOS_EXPORT int sios_config_set_allow_upgrades(sios_config *cfg, int allow);
 SIOS_EXPORT int sios_config_add_cors_origin(sios_config *cfg, const char *origin);
 /* Send Access-Control-Allow-Credentials: true. Default 0. */
 SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *cfg, int on);
+/* Keep this non-standard request header (e.g. "x-api-key") of each
+ * handshake for sios_socket_header() / sios_eio_conn_header(); standard
+ * headers are always kept. */
+SIOS_EXPORT int sios_config_keep_header(sios_config *cfg, const char *name);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);

@@ -168,6 +168,23 @@ SIOS_EXPORT int sios_config_add_cors_origin(sios_config *c, const char *origin)
 	return 0;
 }
 
+SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
+{
+	char **nv, *o;
+
+	if (!c || !name || !*name || strlen(name) > 100 || strchr(name, ':'))
+		return SIOS_EINVAL;
+	o = sios__strdup(name);
+	nv = o ? realloc(c->eng.keep_headers, (c->eng.n_keep + 1) * sizeof(char *)) : NULL;
+	if (!nv) {
+		free(o);
+		return SIOS_ENOMEM;
+	}
+	nv[c->eng.n_keep++] = o;
+	c->eng.keep_headers = nv;
+	return 0;
+}
+
 SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *c, int on)
 {
 	if (!c)

@@ -239,7 +239,7 @@ static char *hdr_get(struct lws *wsi, const char *name)
 }
 
 /* every standard header of the request, for the session's lifetime */
-static int snapshot_headers(struct lws *wsi, sios__kv *kv)
+static int snapshot_headers(sios__engine *e, struct lws *wsi, sios__kv *kv)
 {
 	sios__str mem;
 	size_t n = 0;
@@ -274,11 +274,32 @@ static int snapshot_headers(struct lws *wsi, sios__kv *kv)
 		n++;
 	}
 	free(v);
+	for (size_t i = 0; i < e->o.n_keep; i++) {
+		char *cv = hdr_get(wsi, e->o.keep_headers[i]);
+
+		if (!cv)
+			continue;
+		sios__str_adds(&mem, e->o.keep_headers[i]);
+		sios__str_addc(&mem, 0);
+		sios__str_adds(&mem, cv);
+		sios__str_addc(&mem, 0);
+		free(cv);
+		n++;
+	}
 	if (mem.oom) {
 		sios__str_free(&mem);
 		return -1;
 	}
 	return kv_build(kv, &mem, n);
+}
+
+/* the peer's address; IPv4-mapped IPv6 addresses are given as plain IPv4 */
+static void peer_addr(struct lws *wsi, char *buf, size_t len)
+{
+	buf[0] = 0;
+	lws_get_peer_simple(wsi, buf, len);
+	if (!strncmp(buf, "::ffff:", 7) && strchr(buf + 7, '.'))
+		memmove(buf, buf + 7, strlen(buf + 7) + 1);
 }
 
 /* ---- HTTP replies ---------------------------------------------------- */
@@ -629,14 +650,14 @@ static session *session_new(sios__engine *e, sios_eio *ep, struct lws *wsi, sios
 	s->transport = transport;
 	s->query = *query;
 	memset(query, 0, sizeof(*query));
-	if (snapshot_headers(wsi, &s->headers) ||
+	if (snapshot_headers(e, wsi, &s->headers) ||
 	    sios__map_put(&e->sessions, s->sid, s)) {
 		kv_free(&s->headers);
 		kv_free(&s->query);
 		free(s);
 		return NULL;
 	}
-	lws_get_peer_simple(wsi, s->remote, sizeof(s->remote));
+	peer_addr(wsi, s->remote, sizeof(s->remote));
 	sios__timer_init(&s->ping_t, ping_cb);
 	sios__timer_init(&s->pong_t, pong_cb);
 	sios__timer_init(&s->upgrade_t, upgrade_cb);
@@ -799,7 +820,7 @@ static int run_allow_request(sios__engine *e, struct lws *wsi, sios__kv *q, char
 	memset(&req, 0, sizeof(req));
 	req.wsi = wsi;
 	req.query = q;
-	lws_get_peer_simple(wsi, req.remote, sizeof(req.remote));
+	peer_addr(wsi, req.remote, sizeof(req.remote));
 	e->o.allow_request(&req, e->o.allow_request_ud);
 	free(req.hdr);
 	if (req.rejected) {
@@ -1515,32 +1536,46 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 /* ---- engine lifecycle ------------------------------------------------ */
 
+static void strv_free(char ***v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn)
+{
+	*dst = NULL;
+	*dn = 0;
+	if (!sn)
+		return 0;
+	*dst = calloc(sn, sizeof(char *));
+	if (!*dst)
+		return -1;
+	for (size_t i = 0; i < sn; i++) {
+		(*dst)[i] = sios__strdup(src[i]);
+		if (!(*dst)[i])
+			return -1;
+		(*dn)++;
+	}
+	return 0;
+}
+
 void sios__engine_opts_free(sios__engine_opts *o)
 {
-	for (size_t i = 0; i < o->n_cors; i++)
-		free(o->cors_origins[i]);
-	free(o->cors_origins);
-	o->cors_origins = NULL;
-	o->n_cors = 0;
+	strv_free(&o->cors_origins, &o->n_cors);
+	strv_free(&o->keep_headers, &o->n_keep);
 }
 
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src)
 {
 	*dst = *src;
-	dst->cors_origins = NULL;
-	dst->n_cors = 0;
-	if (!src->n_cors)
-		return 0;
-	dst->cors_origins = calloc(src->n_cors, sizeof(char *));
-	if (!dst->cors_origins)
+	if (strv_copy(&dst->cors_origins, &dst->n_cors, src->cors_origins, src->n_cors) ||
+	    strv_copy(&dst->keep_headers, &dst->n_keep, src->keep_headers, src->n_keep)) {
+		sios__engine_opts_free(dst);
 		return SIOS_ENOMEM;
-	for (size_t i = 0; i < src->n_cors; i++) {
-		dst->cors_origins[i] = sios__strdup(src->cors_origins[i]);
-		if (!dst->cors_origins[i]) {
-			sios__engine_opts_free(dst);
-			return SIOS_ENOMEM;
-		}
-		dst->n_cors++;
 	}
 	return 0;
 }

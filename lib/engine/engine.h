@@ -50,6 +50,8 @@ typedef struct sios__engine_opts {
 	int cors_credentials;
 	sios_allow_request_cb allow_request;
 	void *allow_request_ud;
+	char **keep_headers;
+	size_t n_keep;
 } sios__engine_opts;
 
 /* Outbound packets: the websocket form in a shared buffer. */

@@ -140,4 +140,21 @@ def man_pages():
     assert not missing, f"functions without a man page: {missing}"
 
 
+
+@test
+def readme_example():
+    """the README's C program builds with -Wall -Wextra -Werror and serves"""
+    import re
+    if SAN:
+        return
+    text = open(os.path.join(ROOT, "README.md")).read()
+    code = re.search(r"```c\n(.*?)```", text, re.S).group(1)
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "readme.c")
+        with open(src, "w") as f:
+            f.write(code)
+        sh(f"cc -Wall -Wextra -Werror -I{ROOT}/include -o {d}/readme {src} {BUILD}/libsios.a "
+           "$(pkg-config --libs libwebsockets libuv libcjson hiredis) -lpthread")
+
+
 run()

@@ -38,6 +38,12 @@ for (const mode of Object.keys(MODES)) {
     s.disconnect();
   });
 
+  test(`${mode}: the handler reads headers, query and peer address`, async () => {
+    const s = await connect(mode, '/', { extraHeaders: { 'X-Client': 'node-' + mode }, query: { room: 'r42' } });
+    await srv.waitFor(new RegExp(`handshake ${s.id} x-client=node-${mode.replace('+', '\\+')} room=r42 addr=127\\.0\\.0\\.1`));
+    s.disconnect();
+  });
+
   test(`${mode}: two namespaces share one connection`, async () => {
     const m = new Manager(url(srv), { ...MODES[mode], reconnection: false });
     const a = m.socket('/');
