@@ -518,7 +518,11 @@ void sios__session_close(session *s, int reason)
 	sios__loop_timer_cancel(e->loop, &s->ping_t);
 	sios__loop_timer_cancel(e->loop, &s->pong_t);
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
-	if (s->probe_wsi) {
+	/* A client that got "3probe" has paused polling and waits to finish the
+	 * upgrade: a server close lets it finish, then flushes over websocket.
+	 * Any other probe ends here. */
+	if (s->probe_wsi && !(s->upgrade == SIOS__U_PROBED && (reason == SIOS_REASON_FORCED_CLOSE ||
+								 reason == SIOS_REASON_SERVER_SHUTDOWN))) {
 		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
 		s->probe_wsi = NULL;
 		s->upgrade = SIOS__U_NONE;
@@ -1280,8 +1284,8 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 		ps->kind = K_WS;
 		if (s->get_wsi)
 			get_answer_noop(s);
-		if (s->q.len)
-			lws_callback_on_writable(wsi);
+		if (s->q.len || s->state == SIOS__S_CLOSING)
+			lws_callback_on_writable(wsi); /* flush, and close if closing */
 		return;
 	}
 	/* anything else aborts the upgrade; the polling session goes on */
