@@ -100,8 +100,8 @@ check-fast: all
 
 demo: deps
 	$(MAKE) all
-	@echo "sios demo: Socket.IO echo on http://127.0.0.1:3000 (Ctrl-C stops it)"
-	$(BUILD)/examples/echo --port 3000
+	@echo "sios demo: a chat on http://127.0.0.1:3000/ (Ctrl-C stops it)"
+	$(BUILD)/examples/chat --port 3000
 
 install: $(SO) $(AR_LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \

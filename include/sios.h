@@ -141,6 +141,9 @@ SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *cfg, int on);
  * handshake for sios_socket_header() / sios_eio_conn_header(); standard
  * headers are always kept. */
 SIOS_EXPORT int sios_config_keep_header(sios_config *cfg, const char *name);
+/* Remove a child namespace of sios_of_regex()/sios_of_match() when its last
+ * socket leaves (its handle is then invalid). Default 0. */
+SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *cfg, int on);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);
@@ -346,6 +349,163 @@ SIOS_EXPORT int sios_ack_send(sios_ack *ack, const cJSON *args, const sios_binar
 			      size_t nbins);
 /* Release the handle without answering; NULL is accepted. */
 SIOS_EXPORT void sios_ack_drop(sios_ack *ack);
+
+/* ---- dynamic namespaces and middleware ------------------------------- */
+
+/* Decides whether a client may create the child namespace name (auth is
+ * its CONNECT payload or NULL): non-zero accepts. */
+typedef int (*sios_nsp_match_cb)(const char *name, const cJSON *auth, void *ud);
+
+/* A parent namespace whose children are created on demand for names that
+ * match a POSIX extended regular expression (sios_of_regex) or that a
+ * predicate accepts (sios_of_match). Handlers, middleware and callbacks
+ * set on the parent serve every child; sios_socket_nsp() gives the child,
+ * sios_nsp_name() its name. Errors: SIOS_EINVAL (bad pattern), SIOS_ENOMEM. */
+SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **out);
+SIOS_EXPORT int sios_of_match(sios_server *srv, sios_nsp_match_cb match, void *ud,
+			      sios_nsp **out);
+/* The parent of a child namespace, NULL for any other. */
+SIOS_EXPORT sios_nsp *sios_nsp_parent(const sios_nsp *nsp);
+
+/* A CONNECT waiting on middleware; see sios_nsp_use(). */
+typedef struct sios_next sios_next;
+/* Runs for every CONNECT to the namespace, in the order registered. It must
+ * call sios_next_accept() or sios_next_reject() once, now or later. The
+ * socket is not connected yet: it can be read (id, auth, headers) but not
+ * emitted to; the handle is valid until next is resolved. */
+typedef void (*sios_middleware_cb)(sios_socket *sock, sios_next *next, void *ud);
+SIOS_EXPORT int sios_nsp_use(sios_nsp *nsp, sios_middleware_cb cb, void *ud);
+/* Pass to the next middleware, or connect. SIOS_ECLOSED when the client has
+ * gone meanwhile; next is released either way. */
+SIOS_EXPORT int sios_next_accept(sios_next *next);
+/* Refuse: the client gets connect_error with message and data (borrowed,
+ * may be NULL). next is released. */
+SIOS_EXPORT int sios_next_reject(sios_next *next, const char *message, const cJSON *data);
+
+/* Per-socket middleware on incoming events, like socket.use(): return
+ * SIOS_PASS to let the event through, SIOS_DROP to drop it silently, or
+ * sios_event_reject(ev, message) to refuse it: the socket's error callback
+ * then gets the message and the event goes no further. */
+#define SIOS_PASS 0
+#define SIOS_DROP 1
+#define SIOS_REJECT 2
+typedef int (*sios_event_middleware_cb)(sios_socket *sock, const sios_event *ev, void *ud);
+SIOS_EXPORT int sios_socket_use(sios_socket *sock, sios_event_middleware_cb cb, void *ud);
+/* Records why ev is refused; returns SIOS_REJECT. */
+SIOS_EXPORT int sios_event_reject(const sios_event *ev, const char *message);
+typedef void (*sios_error_cb)(sios_socket *sock, const char *message, void *ud);
+SIOS_EXPORT void sios_socket_error_callback_set(sios_socket *sock, sios_error_cb cb, void *ud);
+
+/* ---- rooms ----------------------------------------------------------- */
+
+/* Every socket is in the room named by its own id. Rooms are created by
+ * the first join and removed when the last socket leaves. */
+SIOS_EXPORT int sios_socket_join(sios_socket *sock, const char *room);
+SIOS_EXPORT int sios_socket_leave(sios_socket *sock, const char *room);
+SIOS_EXPORT int sios_socket_join_rooms(sios_socket *sock, const char *const *rooms, size_t n);
+SIOS_EXPORT int sios_socket_leave_rooms(sios_socket *sock, const char *const *rooms, size_t n);
+typedef void (*sios_room_cb)(const char *room, void *ud);
+/* Calls cb (may be NULL) for each room of the socket; returns how many. */
+SIOS_EXPORT size_t sios_socket_rooms(const sios_socket *sock, sios_room_cb cb, void *ud);
+SIOS_EXPORT int sios_socket_in_room(const sios_socket *sock, const char *room);
+typedef void (*sios_socket_each_cb)(sios_socket *sock, void *ud);
+/* Calls cb (may be NULL) for each local socket in room; returns how many. */
+SIOS_EXPORT size_t sios_room_sockets(sios_nsp *nsp, const char *room, sios_socket_each_cb cb,
+				    void *ud);
+/* Runs when a socket starts to leave, while it is still in its rooms. */
+SIOS_EXPORT void sios_nsp_disconnecting_callback_set(sios_nsp *nsp, sios_disconnect_cb cb,
+						     void *ud);
+
+enum sios_room_event {
+	SIOS_ROOM_CREATED = 1,
+	SIOS_ROOM_DELETED = 2,
+	SIOS_ROOM_JOINED = 3,
+	SIOS_ROOM_LEFT = 4
+};
+/* Room lifecycle: sid is the socket for JOINED and LEFT, NULL otherwise. */
+typedef void (*sios_room_event_cb)(sios_nsp *nsp, int type, const char *room, const char *sid,
+				   void *ud);
+SIOS_EXPORT void sios_nsp_room_callback_set(sios_nsp *nsp, sios_room_event_cb cb, void *ud);
+
+/* ---- broadcast scopes ------------------------------------------------ */
+
+/*
+ * A scope selects sockets: those in any of its rooms (every socket of the
+ * namespace when it has none), minus those in any excepted room or with an
+ * excepted id. A scope made from a socket excludes that socket. Each socket
+ * receives a broadcast once however many of its rooms match. A scope is the
+ * caller's; free it with sios_scope_free(). It may be used many times.
+ */
+typedef struct sios_scope sios_scope;
+
+#define SIOS_SCOPE_VOLATILE 0x1u /* drop for clients not ready to receive */
+#define SIOS_SCOPE_COMPRESS 0x2u /* accepted; compression is off in this build */
+#define SIOS_SCOPE_LOCAL 0x4u    /* this server only, not the other nodes */
+
+SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out);
+SIOS_EXPORT int sios_scope_from_socket(sios_socket *sock, sios_scope **out);
+SIOS_EXPORT void sios_scope_free(sios_scope *sc);
+SIOS_EXPORT int sios_scope_to(sios_scope *sc, const char *room);
+SIOS_EXPORT int sios_scope_except(sios_scope *sc, const char *room_or_id);
+SIOS_EXPORT int sios_scope_set_flags(sios_scope *sc, unsigned flags);
+/* Time allowed for the acknowledgements of sios_scope_emit_with_ack(). */
+SIOS_EXPORT int sios_scope_set_timeout(sios_scope *sc, unsigned ms);
+
+/* Broadcast: the packet is encoded once and shared by every recipient. */
+SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *args,
+				const sios_binary *bins, size_t nbins);
+/* Gathered acknowledgements: cb runs exactly once, when every recipient
+ * has answered or left (status 0), or at the scope's timeout (status
+ * SIOS_ETIMEDOUT) with the answers received so far. */
+typedef void (*sios_broadcast_ack_cb)(int status, const sios_event *const *responses, size_t n,
+				      void *ud);
+SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, const cJSON *args,
+					 const sios_binary *bins, size_t nbins,
+					 sios_broadcast_ack_cb cb, void *ud);
+/* The selected sockets as a cJSON array of {"id","rooms","handshake":
+ * {"headers","query","address","auth"}}, borrowed for the callback. Runs
+ * exactly once; on a single server before this returns. */
+typedef void (*sios_fetch_cb)(int status, const cJSON *sockets, void *ud);
+SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void *ud);
+SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room);
+SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room);
+SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection);
+/* An event for the other servers of a cluster (none on a single server). */
+SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJSON *args);
+/* For a broadcast acknowledgement: the id of the socket that answered. */
+SIOS_EXPORT const char *sios_event_socket_id(const sios_event *ev);
+
+/* ---- plain HTTP beside Socket.IO -------------------------------------- */
+
+typedef struct sios_http_request sios_http_request;
+/* Requests outside the Engine.IO paths; answer with sios_http_reply()
+ * before returning, or the client gets 404. */
+typedef void (*sios_http_cb)(sios_http_request *req, void *ud);
+SIOS_EXPORT void sios_server_http_callback_set(sios_server *srv, sios_http_cb cb, void *ud);
+SIOS_EXPORT const char *sios_http_path(const sios_http_request *req);
+SIOS_EXPORT const char *sios_http_method(const sios_http_request *req);
+/* body is copied. */
+SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *content_type,
+				const void *body, size_t len);
+
+/* ---- statistics ------------------------------------------------------ */
+
+/* Counters since the server started. Fields are only ever appended: pass
+ * sizeof(sios_stats) so an older program keeps working with a newer library. */
+typedef struct sios_stats {
+	uint64_t connections; /* Engine.IO sessions open now */
+	uint64_t sessions_opened;
+	uint64_t sessions_closed;
+	uint64_t sockets; /* Socket.IO sockets connected now */
+	uint64_t packets_in, bytes_in;
+	uint64_t packets_out, bytes_out;
+	uint64_t packets_encoded; /* Socket.IO packets serialised */
+	uint64_t broadcasts;
+	uint64_t broadcast_deliveries; /* queue pushes made by broadcasts */
+	uint64_t volatile_drops;
+	uint64_t refused_connections;
+} sios_stats;
+SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size);
 
 #ifdef __cplusplus
 }

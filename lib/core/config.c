@@ -185,6 +185,14 @@ SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
 	return 0;
 }
 
+SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *c, int on)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->cleanup_empty_nsps = !!on;
+	return 0;
+}
+
 SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *c, int on)
 {
 	if (!c)

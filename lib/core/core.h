@@ -1,10 +1,21 @@
-/* core: the server object and its configuration (namespaces, sockets and
- * rooms arrive here with the Socket.IO layer). */
+/* core: the server, namespaces, sockets, middleware, events, acks, the
+ * room index and broadcast scopes. Every broadcast and room operation goes
+ * through the adapter interface below, which lib/adapter implements. */
 #ifndef SIOS_CORE_H
 #define SIOS_CORE_H
 
+#include <regex.h>
+
 #include "engine/engine.h"
 #include "protocol/protocol.h"
+
+struct sios_config {
+	int port;
+	char *host;
+	char *path;
+	int cleanup_empty_nsps;
+	sios__engine_opts eng;
+};
 
 struct sios__handler {
 	char *event;
@@ -13,17 +24,105 @@ struct sios__handler {
 	struct sios__handler *next;
 };
 
+struct sios__mw {
+	sios_middleware_cb cb;
+	void *ud;
+	struct sios__mw *next;
+};
+
+struct sios__emw {
+	sios_event_middleware_cb cb;
+	void *ud;
+	struct sios__emw *next;
+};
+
+/* ---- rooms: membership is a node in both the room's and the socket's list */
+typedef struct sios__member sios__member;
+typedef struct sios__room {
+	char *name;
+	sios__member *head;
+	size_t count;
+} sios__room;
+
+struct sios__member {
+	sios__room *room;
+	struct sios_socket *sock;
+	sios__member *rprev, *rnext; /* in the room */
+	sios__member *snext;         /* in the socket */
+};
+
+/* ---- adapter interface ------------------------------------------------ */
+
+typedef struct sios__adapter sios__adapter;
+
+/* What a scope selects, and how. */
+typedef struct sios__sel {
+	struct sios_nsp *nsp;
+	char **rooms;
+	size_t nrooms;
+	char **except;
+	size_t nexcept;
+	unsigned flags;
+	unsigned timeout_ms;
+} sios__sel;
+
+struct sios__bcast_ack;
+
+struct sios__adapter_ops {
+	int (*join)(sios__adapter *a, struct sios_socket *s, const char *room);
+	int (*leave)(sios__adapter *a, struct sios_socket *s, const char *room);
+	void (*leave_all)(sios__adapter *a, struct sios_socket *s);
+	/* deliver an encoded packet to the selection (and to other nodes) */
+	int (*broadcast)(sios__adapter *a, const sios__sel *sel, sios__frame *f);
+	/* the same, registering ack for every local recipient; returns how many */
+	size_t (*broadcast_with_ack)(sios__adapter *a, const sios__sel *sel, sios__frame *f,
+				     long long id, struct sios__bcast_ack *ack);
+	int (*fetch_sockets)(sios__adapter *a, const sios__sel *sel, sios_fetch_cb cb, void *ud);
+	int (*add_sockets)(sios__adapter *a, const sios__sel *sel, const char *room);
+	int (*del_sockets)(sios__adapter *a, const sios__sel *sel, const char *room);
+	int (*disconnect_sockets)(sios__adapter *a, const sios__sel *sel, int close);
+	int (*server_side_emit)(sios__adapter *a, const char *event, const cJSON *args);
+	/* room lifecycle, for adapters that mirror rooms elsewhere */
+	void (*room_event)(sios__adapter *a, int type, const char *room, const char *sid);
+	void (*free)(sios__adapter *a);
+};
+
+struct sios__adapter {
+	const struct sios__adapter_ops *ops;
+	struct sios_nsp *nsp;
+};
+
+/* makes a namespace's adapter; the server wires lib/adapter's in */
+typedef sios__adapter *(*sios__adapter_factory)(struct sios_nsp *nsp);
+
+/* ---- namespaces, clients, sockets ------------------------------------- */
+
 struct sios_nsp {
 	sios_server *srv;
 	char *name;
+	struct sios_nsp *parent; /* for a dynamic child */
+	int is_pattern;          /* a parent of dynamic children */
+	regex_t re;
+	int has_re;
+	sios_nsp_match_cb match;
+	void *match_ud;
 	sios_connection_cb on_conn;
 	void *conn_ud;
 	sios_disconnect_cb on_disc;
 	void *disc_ud;
+	sios_disconnect_cb on_disconnecting;
+	void *disconnecting_ud;
 	sios_event_cb on_any;
 	void *any_ud;
+	sios_room_event_cb on_room;
+	void *room_ud;
 	struct sios__handler *handlers;
-	sios__map sockets; /* id -> socket */
+	struct sios__mw *mw;
+	sios__map sockets; /* id -> connected socket */
+	sios__map rooms;   /* name -> sios__room */
+	long long next_ack;
+	size_t members; /* sockets allocated in it, connecting or not */
+	sios__adapter *adapter;
 	struct sios_nsp *next;
 };
 
@@ -31,7 +130,7 @@ struct sios_nsp {
 typedef struct sios__client {
 	sios_server *srv;
 	sios_eio_conn *conn;
-	sios__map sockets; /* namespace name -> socket */
+	sios__map sockets; /* namespace name -> socket (connected or connecting) */
 	sios__packet pending; /* a binary packet waiting for attachments */
 	int has_pending;
 	sios_binary *bins;
@@ -42,28 +141,31 @@ typedef struct sios__client {
 
 struct sios__pending_ack;
 
+enum { SIOS__SOCK_CONNECTING = 0, SIOS__SOCK_CONNECTED = 1, SIOS__SOCK_GONE = 2 };
+
 struct sios_socket {
 	char id[SIOS__ID_LEN + 1];
-	sios_nsp *nsp;
+	struct sios_nsp *nsp;
 	sios__client *client;
 	cJSON *auth;
 	struct sios__handler *handlers;
+	struct sios__emw *emw;
 	sios_event_cb on_any;
 	void *any_ud;
 	sios_disconnect_cb on_disc;
 	void *disc_ud;
+	sios_error_cb on_error;
+	void *error_ud;
 	void *user;
-	long long next_ack;
 	struct sios__pending_ack *acks;
-	int connected;
+	int state;
+	int connected; /* state == SIOS__SOCK_CONNECTED */
+	int client_gone; /* the client struct may be freed: do not touch it */
+	struct sios_next *next; /* middleware in progress */
+	sios__member *rooms;
+	size_t nrooms;
+	uint64_t seen, excluded; /* broadcast epochs */
 	struct sios_socket *grave_next;
-};
-
-struct sios_config {
-	int port;
-	char *host;
-	char *path;
-	sios__engine_opts eng;
 };
 
 struct sios_server {
@@ -77,9 +179,32 @@ struct sios_server {
 	int depth;
 	struct sios_socket *sock_grave;
 	sios__client *client_grave;
+	struct sios_nsp *nsp_grave;
+	uint64_t epoch;
+	uint64_t nsockets;
+	uint64_t packets_encoded, broadcasts, broadcast_deliveries, volatile_drops;
+	sios__adapter_factory adapter_new;
 };
 
 int sios__sio_init(sios_server *srv);
 void sios__sio_free(sios_server *srv);
+
+/* shared between core files */
+void sios__core_enter(sios_server *srv);
+void sios__core_leave(sios_server *srv);
+int sios__send_frame(sios__client *c, sios__frame *f);
+void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
+struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
+
+/* the local room index and delivery, used by adapters */
+int sios__local_join(struct sios_socket *s, const char *room);
+int sios__local_leave(struct sios_socket *s, const char *room);
+void sios__local_leave_all(struct sios_socket *s);
+/* calls fn for every local socket the selection matches, once each */
+size_t sios__local_select(const sios__sel *sel, void (*fn)(struct sios_socket *s, void *ud),
+			  void *ud);
+int sios__local_deliver(struct sios_socket *s, sios__frame *f, unsigned flags);
+void sios__local_register_ack(struct sios_socket *s, long long id, struct sios__bcast_ack *ack);
+cJSON *sios__socket_describe(struct sios_socket *s);
 
 #endif

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "adapter/adapter.h"
 
 int sios__config_copy(sios_config *dst, const sios_config *src);
 void sios__config_release(sios_config *c);
@@ -50,6 +51,7 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 		free(srv);
 		return r;
 	}
+	srv->adapter_new = sios__memory_adapter_new;
 	r = sios__sio_init(srv);
 	if (r) {
 		sios__sio_free(srv);
@@ -155,6 +157,14 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 	sios__sio_free(srv);
 	sios__config_release(&srv->cfg);
 	free(srv);
+}
+
+SIOS_EXPORT void sios_server_http_callback_set(sios_server *srv, sios_http_cb cb, void *ud)
+{
+	if (srv) {
+		srv->eng.http_cb = cb;
+		srv->eng.http_ud = ud;
+	}
 }
 
 SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **out)

@@ -1,4 +1,5 @@
-/* Socket.IO v5 on top of the engine: namespaces, sockets, events, acks. */
+/* Socket.IO v5 on top of the engine: namespaces (static and dynamic),
+ * middleware, sockets, events and acknowledgements. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,10 +7,23 @@
 
 #define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
+/* a gathered broadcast acknowledgement */
+struct sios__bcast_ack {
+	size_t expected, done;
+	struct sios_event **resp;
+	size_t nresp;
+	sios_broadcast_ack_cb cb;
+	void *ud;
+	sios__timer timer;
+	sios_server *srv;
+	int refs, finished;
+};
+
 struct sios__pending_ack {
 	long long id;
 	sios_ack_cb cb;
 	void *ud;
+	struct sios__bcast_ack *bcast;
 	sios_socket *sock;
 	sios__timer timer;
 	struct sios__pending_ack *next;
@@ -21,35 +35,94 @@ struct sios_event {
 	const sios_binary *bins;
 	size_t nbins;
 	/* the acknowledgement asked for, handed out once */
-	sios_nsp *nsp;
-	const char *sid;
+	sios_socket *sock;
 	long long ack_id;
 	int ack_taken;
+	char *reject_msg;
+	/* broadcast responses own their data */
+	char sid[SIOS__ID_LEN + 1];
+	int owns;
 };
 
 struct sios_ack {
-	sios_nsp *nsp;
+	sios_server *srv;
+	char *nsp;
 	char sid[SIOS__ID_LEN + 1];
 	long long id;
 };
 
+struct sios_next {
+	sios_socket *sock;
+	struct sios__mw *mw; /* the middleware running */
+	cJSON *auth_unused;
+};
+
 /* ---- deferred frees: handles stay valid until the outermost frame ------ */
+
+static void free_handlers(struct sios__handler *h)
+{
+	while (h) {
+		struct sios__handler *n = h->next;
+
+		free(h->event);
+		free(h);
+		h = n;
+	}
+}
+
+static void nsp_destroy(struct sios_nsp *n)
+{
+	struct sios__mw *m = n->mw;
+
+	if (n->adapter)
+		n->adapter->ops->free(n->adapter);
+	free_handlers(n->handlers);
+	while (m) {
+		struct sios__mw *x = m->next;
+
+		free(m);
+		m = x;
+	}
+	if (n->has_re)
+		regfree(&n->re);
+	sios__map_free(&n->sockets);
+	sios__map_free(&n->rooms);
+	free(n->name);
+	free(n);
+}
+
+static void unlink_nsp(sios_server *srv, struct sios_nsp *nsp)
+{
+	for (struct sios_nsp **pp = &srv->nsps; *pp; pp = &(*pp)->next)
+		if (*pp == nsp) {
+			*pp = nsp->next;
+			break;
+		}
+}
 
 static void reap(sios_server *srv)
 {
 	while (srv->sock_grave) {
 		sios_socket *s = srv->sock_grave;
+		struct sios_nsp *n = s->nsp;
 
 		srv->sock_grave = s->grave_next;
-		while (s->handlers) {
-			struct sios__handler *h = s->handlers;
+		if (s->next) /* middleware still owns it */
+			continue;
+		free_handlers(s->handlers);
+		while (s->emw) {
+			struct sios__emw *m = s->emw;
 
-			s->handlers = h->next;
-			free(h->event);
-			free(h);
+			s->emw = m->next;
+			free(m);
 		}
 		cJSON_Delete(s->auth);
 		free(s);
+		/* an empty dynamic child goes when configured */
+		if (--n->members == 0 && n->parent && srv->cfg.cleanup_empty_nsps) {
+			unlink_nsp(srv, n);
+			nsp_destroy(n);
+		}
 	}
 	while (srv->client_grave) {
 		sios__client *c = srv->client_grave;
@@ -60,16 +133,22 @@ static void reap(sios_server *srv)
 	}
 }
 
-#define ENTER(srv) ((srv)->depth++)
-#define LEAVE(srv)                                                                         \
-	do {                                                                               \
-		if (--(srv)->depth == 0)                                                   \
-			reap(srv);                                                         \
-	} while (0)
+void sios__core_enter(sios_server *srv) { srv->depth++; }
+
+void sios__core_leave(sios_server *srv)
+{
+	if (--srv->depth == 0)
+		reap(srv);
+}
+
+#define ENTER(srv) sios__core_enter(srv)
+#define LEAVE(srv) sios__core_leave(srv)
+
+struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp->parent : nsp; }
 
 /* ---- sending --------------------------------------------------------- */
 
-static int send_frame(sios__client *c, sios__frame *f)
+int sios__send_frame(sios__client *c, sios__frame *f)
 {
 	int r;
 
@@ -88,9 +167,22 @@ static int send_simple(sios__client *c, int type, const char *nsp, const cJSON *
 
 	if (r)
 		return r;
-	r = send_frame(c, &f);
+	c->srv->packets_encoded++;
+	r = sios__send_frame(c, &f);
 	sios__frame_clear(&f);
 	return r;
+}
+
+static void send_connect_error(sios__client *c, const char *nsp, const char *message,
+			       const cJSON *data)
+{
+	cJSON *err = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(err, "message", message ? message : "");
+	if (data)
+		cJSON_AddItemToObject(err, "data", cJSON_Duplicate(data, 1));
+	send_simple(c, SIOS__P_CONNECT_ERROR, nsp, err);
+	cJSON_Delete(err);
 }
 
 static void protocol_error(sios__client *c, const char *why)
@@ -99,6 +191,127 @@ static void protocol_error(sios__client *c, const char *why)
 		return;
 	sios__log(SIOS__LOG_WARN, "client %s: %s, closing", sios_eio_conn_id(c->conn), why);
 	sios__session_close(c->conn, SIOS_REASON_PARSE_ERROR);
+}
+
+/* ---- broadcast acknowledgements -------------------------------------- */
+
+static void event_free(struct sios_event *ev)
+{
+	if (!ev)
+		return;
+	cJSON_Delete(ev->args);
+	for (size_t i = 0; i < ev->nbins; i++)
+		free((void *)ev->bins[i].data);
+	free((void *)ev->bins);
+	free(ev);
+}
+
+static void bcast_unref(struct sios__bcast_ack *b)
+{
+	if (--b->refs)
+		return;
+	for (size_t i = 0; i < b->nresp; i++)
+		event_free(b->resp[i]);
+	free(b->resp);
+	free(b);
+}
+
+static void bcast_finish(struct sios__bcast_ack *b, int status)
+{
+	if (b->finished)
+		return;
+	b->finished = 1;
+	sios__loop_timer_cancel(&b->srv->loop, &b->timer);
+	b->cb(status, (const sios_event *const *)b->resp, b->nresp, b->ud);
+	bcast_unref(b); /* the reference of the pending callback */
+}
+
+static void bcast_timeout(sios__timer *t)
+{
+	struct sios__bcast_ack *b = container_of(t, struct sios__bcast_ack, timer);
+	sios_server *srv = b->srv;
+
+	ENTER(srv);
+	bcast_finish(b, SIOS_ETIMEDOUT);
+	LEAVE(srv);
+}
+
+/* one recipient is done: answered (ev non-NULL, copied) or gone */
+static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct sios_event *ev)
+{
+	if (!b->finished && ev) {
+		struct sios_event *copy = calloc(1, sizeof(*copy));
+		struct sios_event **nr = realloc(b->resp, (b->nresp + 1) * sizeof(*nr));
+
+		if (nr)
+			b->resp = nr;
+		if (copy && nr) {
+			sios_binary *bins = ev->nbins ? calloc(ev->nbins, sizeof(*bins)) : NULL;
+
+			copy->args = cJSON_Duplicate(ev->args, 1);
+			copy->ack_id = -1;
+			copy->owns = 1;
+			memcpy(copy->sid, s->id, sizeof(copy->sid));
+			for (size_t i = 0; bins && i < ev->nbins; i++) {
+				void *d = malloc(ev->bins[i].len ? ev->bins[i].len : 1);
+
+				if (d && ev->bins[i].len)
+					memcpy(d, ev->bins[i].data, ev->bins[i].len);
+				bins[i].data = d;
+				bins[i].len = d ? ev->bins[i].len : 0;
+			}
+			copy->bins = bins;
+			copy->nbins = bins ? ev->nbins : 0;
+			b->resp[b->nresp++] = copy;
+		} else {
+			free(copy);
+		}
+	}
+	b->done++;
+	if (b->done >= b->expected)
+		bcast_finish(b, 0);
+	bcast_unref(b); /* the recipient's reference */
+}
+
+struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud)
+{
+	struct sios__bcast_ack *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->srv = srv;
+	b->cb = cb;
+	b->ud = ud;
+	b->refs = 1; /* held until the callback has run */
+	sios__timer_init(&b->timer, bcast_timeout);
+	return b;
+}
+
+/* all recipients are registered: finish at once if there were none */
+void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms)
+{
+	b->expected = expected;
+	b->refs++; /* this function's own */
+	if (b->done >= b->expected)
+		bcast_finish(b, 0);
+	else if (timeout_ms)
+		sios__loop_timer_add(&b->srv->loop, &b->timer, timeout_ms);
+	bcast_unref(b);
+}
+
+void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_ack *b)
+{
+	struct sios__pending_ack *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return;
+	a->id = id;
+	a->bcast = b;
+	a->sock = s;
+	b->refs++;
+	sios__timer_init(&a->timer, NULL);
+	a->next = s->acks;
+	s->acks = a;
 }
 
 /* ---- sockets --------------------------------------------------------- */
@@ -110,7 +323,10 @@ static void fail_acks(sios_socket *s)
 
 		s->acks = a->next;
 		sios__loop_timer_cancel(&s->nsp->srv->loop, &a->timer);
-		a->cb(NULL, SIOS_ECLOSED, NULL, a->ud);
+		if (a->bcast)
+			bcast_done(a->bcast, s, NULL);
+		else
+			a->cb(NULL, SIOS_ECLOSED, NULL, a->ud);
 		free(a);
 	}
 }
@@ -118,52 +334,221 @@ static void fail_acks(sios_socket *s)
 static void socket_gone(sios_socket *s, int reason)
 {
 	sios_server *srv = s->nsp->srv;
+	struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
 
-	if (!s->connected)
+	if (s->state != SIOS__SOCK_CONNECTED)
 		return;
 	ENTER(srv);
+	/* "disconnecting": still in its rooms */
+	if (cfg->on_disconnecting)
+		cfg->on_disconnecting(s, reason, cfg->disconnecting_ud);
+	s->state = SIOS__SOCK_GONE;
 	s->connected = 0;
+	srv->nsockets--;
+	s->nsp->adapter->ops->leave_all(s->nsp->adapter, s);
 	sios__map_del(&s->nsp->sockets, s->id);
 	sios__map_del(&s->client->sockets, s->nsp->name);
 	if (s->on_disc)
 		s->on_disc(s, reason, s->disc_ud);
-	if (s->nsp->on_disc)
-		s->nsp->on_disc(s, reason, s->nsp->disc_ud);
+	if (cfg->on_disc)
+		cfg->on_disc(s, reason, cfg->disc_ud);
 	fail_acks(s);
 	s->grave_next = srv->sock_grave;
 	srv->sock_grave = s;
 	LEAVE(srv);
 }
 
-static sios_nsp *find_nsp(sios_server *srv, const char *name)
+static struct sios_nsp *find_nsp(sios_server *srv, const char *name)
 {
-	for (sios_nsp *n = srv->nsps; n; n = n->next)
-		if (!strcmp(n->name, name))
+	for (struct sios_nsp *n = srv->nsps; n; n = n->next)
+		if (!n->is_pattern && !strcmp(n->name, name))
 			return n;
 	return NULL;
 }
 
-static void on_connect(sios__client *c, sios__packet *p)
+static int nsp_new(sios_server *srv, const char *name, struct sios_nsp **out)
 {
-	sios_nsp *nsp = find_nsp(c->srv, p->nsp);
-	sios_socket *s;
+	struct sios_nsp *n = calloc(1, sizeof(*n));
+
+	if (!n || !(n->name = sios__strdup(name))) {
+		free(n);
+		return SIOS_ENOMEM;
+	}
+	n->srv = srv;
+	sios__map_init(&n->sockets);
+	sios__map_init(&n->rooms);
+	n->adapter = srv->adapter_new(n);
+	if (!n->adapter) {
+		free(n->name);
+		free(n);
+		return SIOS_ENOMEM;
+	}
+	n->next = srv->nsps;
+	srv->nsps = n;
+	*out = n;
+	return 0;
+}
+
+/* a static namespace, or a new child of the first parent that accepts it */
+static struct sios_nsp *resolve_nsp(sios_server *srv, const char *name, const cJSON *auth)
+{
+	struct sios_nsp *n = find_nsp(srv, name), *child;
+
+	if (n)
+		return n;
+	for (n = srv->nsps; n; n = n->next) {
+		if (!n->is_pattern)
+			continue;
+		if (n->has_re ? regexec(&n->re, name, 0, NULL, 0) != 0
+			      : !n->match(name, auth, n->match_ud))
+			continue;
+		if (nsp_new(srv, name, &child))
+			return NULL;
+		child->parent = n;
+		return child;
+	}
+	return NULL;
+}
+
+static void socket_connected(sios_socket *s)
+{
+	sios__client *c = s->client;
+	struct sios_nsp *nsp = s->nsp, *cfg = sios__cfg_nsp(nsp);
 	cJSON *reply;
 
-	if (!nsp) {
-		cJSON *err = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(err, "message", "Invalid namespace");
-		send_simple(c, SIOS__P_CONNECT_ERROR, p->nsp, err);
-		cJSON_Delete(err);
+	if (sios__map_put(&nsp->sockets, s->id, s)) {
+		protocol_error(c, "out of memory");
 		return;
 	}
-	s = sios__map_get(&c->sockets, nsp->name);
+	s->state = SIOS__SOCK_CONNECTED;
+	s->connected = 1;
+	c->srv->nsockets++;
+	nsp->adapter->ops->join(nsp->adapter, s, s->id);
+	/* the CONNECT reply goes out before anything the handler emits */
+	reply = cJSON_CreateObject();
+	cJSON_AddStringToObject(reply, "sid", s->id);
+	send_simple(c, SIOS__P_CONNECT, nsp->name, reply);
+	cJSON_Delete(reply);
+	if (cfg->on_conn)
+		cfg->on_conn(s, cfg->conn_ud);
+}
+
+/* a socket refused by middleware, or whose client left while connecting */
+static void socket_abandon(sios_socket *s)
+{
+	sios_server *srv = s->nsp->srv;
+
+	if (s->state == SIOS__SOCK_CONNECTING) {
+		s->state = SIOS__SOCK_GONE;
+		if (!s->client_gone)
+			sios__map_del(&s->client->sockets, s->nsp->name);
+		s->grave_next = srv->sock_grave;
+		srv->sock_grave = s;
+	}
+}
+
+static void run_middleware(sios_socket *s, struct sios__mw *m)
+{
+	struct sios_next *nx;
+
+	if (!m) {
+		socket_connected(s);
+		return;
+	}
+	nx = calloc(1, sizeof(*nx));
+	if (!nx) {
+		send_connect_error(s->client, s->nsp->name, "out of memory", NULL);
+		socket_abandon(s);
+		return;
+	}
+	nx->sock = s;
+	nx->mw = m;
+	s->next = nx;
+	m->cb(s, nx, m->ud);
+}
+
+/* resolve a next: returns the socket when it can go on, or NULL */
+static sios_socket *next_take(sios_next *nx, int *gone)
+{
+	sios_socket *s = nx->sock;
+
+	*gone = s->state != SIOS__SOCK_CONNECTING;
+	s->next = NULL;
+	free(nx);
+	return s;
+}
+
+SIOS_EXPORT int sios_next_accept(sios_next *nx)
+{
+	sios_socket *s;
+	sios_server *srv;
+	struct sios__mw *m;
+	int gone;
+
+	if (!nx)
+		return SIOS_EINVAL;
+	m = nx->mw->next;
+	s = next_take(nx, &gone);
+	srv = s->nsp->srv;
+	ENTER(srv);
+	if (gone) {
+		if (s->state == SIOS__SOCK_CONNECTING)
+			socket_abandon(s);
+		else if (s->state == SIOS__SOCK_GONE) {
+			/* it was put in the grave while the middleware held it */
+			s->grave_next = srv->sock_grave;
+			srv->sock_grave = s;
+		}
+		LEAVE(srv);
+		return SIOS_ECLOSED;
+	}
+	run_middleware(s, m);
+	LEAVE(srv);
+	return 0;
+}
+
+SIOS_EXPORT int sios_next_reject(sios_next *nx, const char *message, const cJSON *data)
+{
+	sios_socket *s;
+	sios_server *srv;
+	int gone;
+
+	if (!nx)
+		return SIOS_EINVAL;
+	s = next_take(nx, &gone);
+	srv = s->nsp->srv;
+	ENTER(srv);
+	if (!gone)
+		send_connect_error(s->client, s->nsp->name, message, data);
+	if (s->state == SIOS__SOCK_CONNECTING) {
+		socket_abandon(s);
+	} else if (s->state == SIOS__SOCK_GONE) {
+		s->grave_next = srv->sock_grave;
+		srv->sock_grave = s;
+	}
+	LEAVE(srv);
+	return gone ? SIOS_ECLOSED : 0;
+}
+
+static void on_connect(sios__client *c, sios__packet *p)
+{
+	struct sios_nsp *nsp;
+	sios_socket *s = sios__map_get(&c->sockets, p->nsp);
+	cJSON *reply;
+
 	if (s) {
-		/* already connected: say so again */
-		reply = cJSON_CreateObject();
-		cJSON_AddStringToObject(reply, "sid", s->id);
-		send_simple(c, SIOS__P_CONNECT, nsp->name, reply);
-		cJSON_Delete(reply);
+		if (s->state == SIOS__SOCK_CONNECTED) {
+			/* already connected: say so again */
+			reply = cJSON_CreateObject();
+			cJSON_AddStringToObject(reply, "sid", s->id);
+			send_simple(c, SIOS__P_CONNECT, s->nsp->name, reply);
+			cJSON_Delete(reply);
+		}
+		return;
+	}
+	nsp = resolve_nsp(c->srv, p->nsp, p->data);
+	if (!nsp) {
+		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -178,21 +563,16 @@ static void on_connect(sios__client *c, sios__packet *p)
 	s->client = c;
 	s->auth = p->data;
 	p->data = NULL;
-	if (sios__map_put(&nsp->sockets, s->id, s) || sios__map_put(&c->sockets, nsp->name, s)) {
-		sios__map_del(&nsp->sockets, s->id);
-		cJSON_Delete(s->auth);
-		free(s);
+	s->state = SIOS__SOCK_CONNECTING;
+	nsp->members++;
+	if (sios__map_put(&c->sockets, nsp->name, s)) {
+		s->state = SIOS__SOCK_GONE;
+		s->grave_next = c->srv->sock_grave;
+		c->srv->sock_grave = s;
 		protocol_error(c, "out of memory");
 		return;
 	}
-	s->connected = 1;
-	/* the CONNECT reply goes out before anything the handler emits */
-	reply = cJSON_CreateObject();
-	cJSON_AddStringToObject(reply, "sid", s->id);
-	send_simple(c, SIOS__P_CONNECT, nsp->name, reply);
-	cJSON_Delete(reply);
-	if (nsp->on_conn)
-		nsp->on_conn(s, nsp->conn_ud);
+	run_middleware(s, sios__cfg_nsp(nsp)->mw);
 }
 
 static sios_event_cb find_handler(struct sios__handler *h, const char *name, void **ud)
@@ -209,35 +589,49 @@ static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *
 			   size_t nbins)
 {
 	sios_socket *s = sios__map_get(&c->sockets, p->nsp);
+	struct sios_nsp *cfg;
 	cJSON *name_item;
 	struct sios_event ev;
 	sios_event_cb cb;
 	void *ud = NULL;
 
-	if (!s) {
+	if (!s || s->state != SIOS__SOCK_CONNECTED) {
 		sios__log(SIOS__LOG_DEBUG, "event for namespace %s the client is not in", p->nsp);
 		return;
 	}
+	cfg = sios__cfg_nsp(s->nsp);
 	name_item = cJSON_DetachItemFromArray(p->data, 0);
 	memset(&ev, 0, sizeof(ev));
 	ev.name = name_item->valuestring;
 	ev.args = p->data;
 	ev.bins = bins;
 	ev.nbins = nbins;
-	ev.nsp = s->nsp;
-	ev.sid = s->id;
+	ev.sock = s;
 	ev.ack_id = p->id;
-	if (s->on_any)
+	for (struct sios__emw *m = s->emw; m && s->connected; m = m->next) {
+		int r = m->cb(s, &ev, m->ud);
+
+		if (r == SIOS_DROP)
+			goto out;
+		if (r == SIOS_REJECT) {
+			if (s->on_error)
+				s->on_error(s, ev.reject_msg ? ev.reject_msg : "rejected", s->error_ud);
+			goto out;
+		}
+	}
+	if (s->connected && s->on_any)
 		s->on_any(s, &ev, s->any_ud);
-	if (s->connected && s->nsp->on_any)
-		s->nsp->on_any(s, &ev, s->nsp->any_ud);
+	if (s->connected && cfg->on_any)
+		cfg->on_any(s, &ev, cfg->any_ud);
 	if (s->connected) {
 		cb = find_handler(s->handlers, ev.name, &ud);
 		if (!cb)
-			cb = find_handler(s->nsp->handlers, ev.name, &ud);
+			cb = find_handler(cfg->handlers, ev.name, &ud);
 		if (cb)
 			cb(s, &ev, ud);
 	}
+out:
+	free(ev.reject_msg);
 	cJSON_Delete(name_item);
 }
 
@@ -247,7 +641,7 @@ static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bi
 	struct sios__pending_ack **pp, *a;
 	struct sios_event ev;
 
-	if (!s)
+	if (!s || s->state != SIOS__SOCK_CONNECTED)
 		return;
 	for (pp = &s->acks; (a = *pp); pp = &a->next)
 		if (a->id == p->id)
@@ -263,7 +657,11 @@ static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bi
 	ev.bins = bins;
 	ev.nbins = nbins;
 	ev.ack_id = -1;
-	a->cb(s, 0, &ev, a->ud);
+	memcpy(ev.sid, s->id, sizeof(ev.sid));
+	if (a->bcast)
+		bcast_done(a->bcast, s, &ev);
+	else
+		a->cb(s, 0, &ev, a->ud);
 	free(a);
 }
 
@@ -277,8 +675,10 @@ static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *b
 		break;
 	case SIOS__P_DISCONNECT:
 		s = sios__map_get(&c->sockets, p->nsp);
-		if (s)
+		if (s && s->state == SIOS__SOCK_CONNECTED)
 			socket_gone(s, SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT);
+		else if (s)
+			socket_abandon(s);
 		break;
 	case SIOS__P_EVENT:
 	case SIOS__P_BINARY_EVENT:
@@ -339,17 +739,16 @@ static void eio_message(sios_eio_conn *conn, const void *data, size_t len, int b
 			goto out;
 		}
 		nb = realloc(c->bins, (c->nbins + 1) * sizeof(*nb));
+		if (nb)
+			c->bins = nb;
 		copy = malloc(len ? len : 1);
 		if (!nb || !copy) {
 			free(copy);
-			if (nb)
-				c->bins = nb;
 			protocol_error(c, "out of memory");
 			goto out;
 		}
 		if (len)
 			memcpy(copy, data, len);
-		c->bins = nb;
 		c->bins[c->nbins].data = copy;
 		c->bins[c->nbins].len = len;
 		c->nbins++;
@@ -398,8 +797,19 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 		return;
 	ENTER(srv);
 	c->closed = 1;
-	while ((s = sios__map_next(&c->sockets, &it)))
-		socket_gone(s, reason);
+	while ((s = sios__map_next(&c->sockets, &it))) {
+		if (s->state == SIOS__SOCK_CONNECTED) {
+			socket_gone(s, reason);
+		} else if (s->state == SIOS__SOCK_CONNECTING) {
+			/* middleware still deciding: it finds out from next */
+			s->state = SIOS__SOCK_GONE;
+			if (!s->next) {
+				s->grave_next = srv->sock_grave;
+				srv->sock_grave = s;
+			}
+		}
+		s->client_gone = 1;
+	}
 	clear_pending(c);
 	sios_eio_conn_set_userdata(conn, NULL);
 	c->grave_next = srv->client_grave;
@@ -409,25 +819,9 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 
 /* ---- namespaces ------------------------------------------------------ */
 
-static int nsp_new(sios_server *srv, const char *name, sios_nsp **out)
-{
-	sios_nsp *n = calloc(1, sizeof(*n));
-
-	if (!n || !(n->name = sios__strdup(name))) {
-		free(n);
-		return SIOS_ENOMEM;
-	}
-	n->srv = srv;
-	sios__map_init(&n->sockets);
-	n->next = srv->nsps;
-	srv->nsps = n;
-	*out = n;
-	return 0;
-}
-
 int sios__sio_init(sios_server *srv)
 {
-	sios_nsp *root;
+	struct sios_nsp *root;
 	int r = sios__engine_mount(&srv->eng, srv->cfg.path, &srv->sio_ep);
 
 	if (r)
@@ -438,34 +832,20 @@ int sios__sio_init(sios_server *srv)
 	return nsp_new(srv, "/", &root);
 }
 
-static void free_handlers(struct sios__handler *h)
-{
-	while (h) {
-		struct sios__handler *n = h->next;
-
-		free(h->event);
-		free(h);
-		h = n;
-	}
-}
-
 void sios__sio_free(sios_server *srv)
 {
 	reap(srv);
 	while (srv->nsps) {
-		sios_nsp *n = srv->nsps;
+		struct sios_nsp *n = srv->nsps;
 
 		srv->nsps = n->next;
-		free_handlers(n->handlers);
-		sios__map_free(&n->sockets);
-		free(n->name);
-		free(n);
+		nsp_destroy(n);
 	}
 }
 
 SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
 {
-	sios_nsp *n;
+	struct sios_nsp *n;
 
 	if (!srv || !name || name[0] != '/' || strchr(name, ',') || !out)
 		return SIOS_EINVAL;
@@ -476,6 +856,50 @@ SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
 	}
 	return nsp_new(srv, name, out);
 }
+
+static int pattern_new(sios_server *srv, const char *label, sios_nsp **out)
+{
+	int r = nsp_new(srv, label, out);
+
+	if (!r)
+		(*out)->is_pattern = 1;
+	return r;
+}
+
+SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **out)
+{
+	regex_t re;
+	int r;
+
+	if (!srv || !pattern || !out)
+		return SIOS_EINVAL;
+	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
+		return SIOS_EINVAL;
+	r = pattern_new(srv, pattern, out);
+	if (r) {
+		regfree(&re);
+		return r;
+	}
+	(*out)->re = re;
+	(*out)->has_re = 1;
+	return 0;
+}
+
+SIOS_EXPORT int sios_of_match(sios_server *srv, sios_nsp_match_cb match, void *ud, sios_nsp **out)
+{
+	int r;
+
+	if (!srv || !match || !out)
+		return SIOS_EINVAL;
+	r = pattern_new(srv, "(predicate)", out);
+	if (!r) {
+		(*out)->match = match;
+		(*out)->match_ud = ud;
+	}
+	return r;
+}
+
+SIOS_EXPORT sios_nsp *sios_nsp_parent(const sios_nsp *nsp) { return nsp ? nsp->parent : NULL; }
 
 SIOS_EXPORT const char *sios_nsp_name(const sios_nsp *nsp) { return nsp ? nsp->name : NULL; }
 
@@ -492,6 +916,23 @@ SIOS_EXPORT void sios_nsp_disconnect_callback_set(sios_nsp *nsp, sios_disconnect
 	if (nsp) {
 		nsp->on_disc = cb;
 		nsp->disc_ud = ud;
+	}
+}
+
+SIOS_EXPORT void sios_nsp_disconnecting_callback_set(sios_nsp *nsp, sios_disconnect_cb cb,
+						     void *ud)
+{
+	if (nsp) {
+		nsp->on_disconnecting = cb;
+		nsp->disconnecting_ud = ud;
+	}
+}
+
+SIOS_EXPORT void sios_nsp_room_callback_set(sios_nsp *nsp, sios_room_event_cb cb, void *ud)
+{
+	if (nsp) {
+		nsp->on_room = cb;
+		nsp->room_ud = ud;
 	}
 }
 
@@ -538,6 +979,23 @@ SIOS_EXPORT void sios_nsp_on_any(sios_nsp *nsp, sios_event_cb cb, void *ud)
 	}
 }
 
+SIOS_EXPORT int sios_nsp_use(sios_nsp *nsp, sios_middleware_cb cb, void *ud)
+{
+	struct sios__mw **pp, *m;
+
+	if (!nsp || !cb)
+		return SIOS_EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return SIOS_ENOMEM;
+	m->cb = cb;
+	m->ud = ud;
+	for (pp = &nsp->mw; *pp; pp = &(*pp)->next)
+		;
+	*pp = m;
+	return 0;
+}
+
 SIOS_EXPORT sios_socket *sios_nsp_socket(sios_nsp *nsp, const char *id)
 {
 	return nsp && id ? sios__map_get(&nsp->sockets, id) : NULL;
@@ -566,6 +1024,42 @@ SIOS_EXPORT void sios_socket_disconnect_callback_set(sios_socket *s, sios_discon
 	}
 }
 
+SIOS_EXPORT void sios_socket_error_callback_set(sios_socket *s, sios_error_cb cb, void *ud)
+{
+	if (s) {
+		s->on_error = cb;
+		s->error_ud = ud;
+	}
+}
+
+SIOS_EXPORT int sios_socket_use(sios_socket *s, sios_event_middleware_cb cb, void *ud)
+{
+	struct sios__emw **pp, *m;
+
+	if (!s || !cb)
+		return SIOS_EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return SIOS_ENOMEM;
+	m->cb = cb;
+	m->ud = ud;
+	for (pp = &s->emw; *pp; pp = &(*pp)->next)
+		;
+	*pp = m;
+	return 0;
+}
+
+SIOS_EXPORT int sios_event_reject(const sios_event *cev, const char *message)
+{
+	struct sios_event *ev = (struct sios_event *)cev;
+
+	if (ev) {
+		free(ev->reject_msg);
+		ev->reject_msg = sios__strdup(message ? message : "rejected");
+	}
+	return SIOS_REJECT;
+}
+
 static int check_event_name(const char *event)
 {
 	return event && *event && !sios__reserved_event(event);
@@ -579,12 +1073,13 @@ SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
 
 	if (!s || !check_event_name(event) || (nbins && !bins))
 		return SIOS_EINVAL;
-	if (!s->connected)
+	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
 	r = sios__encode_message(&f, LWS_PRE, 0, s->nsp->name, -1, event, args, bins, nbins);
 	if (r)
 		return r;
-	r = send_frame(s->client, &f);
+	s->nsp->srv->packets_encoded++;
+	r = sios__send_frame(s->client, &f);
 	sios__frame_clear(&f);
 	return r;
 }
@@ -617,15 +1112,16 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 
 	if (!s || !cb || !check_event_name(event) || (nbins && !bins))
 		return SIOS_EINVAL;
-	if (!s->connected)
+	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return SIOS_ENOMEM;
-	a->id = s->next_ack++;
+	a->id = s->nsp->next_ack++;
 	r = sios__encode_message(&f, LWS_PRE, 0, s->nsp->name, a->id, event, args, bins, nbins);
 	if (!r) {
-		r = send_frame(s->client, &f);
+		s->nsp->srv->packets_encoded++;
+		r = sios__send_frame(s->client, &f);
 		sios__frame_clear(&f);
 	}
 	if (r) {
@@ -643,14 +1139,15 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 	return 0;
 }
 
-SIOS_EXPORT int sios_socket_disconnect(sios_socket *s, int close_connection)
+/* also used by scopes */
+int sios__socket_disconnect(sios_socket *s, int close_connection)
 {
 	sios_server *srv;
 	sios__client *c;
 
 	if (!s)
 		return SIOS_EINVAL;
-	if (!s->connected)
+	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
 	srv = s->nsp->srv;
 	c = s->client;
@@ -663,6 +1160,11 @@ SIOS_EXPORT int sios_socket_disconnect(sios_socket *s, int close_connection)
 	return 0;
 }
 
+SIOS_EXPORT int sios_socket_disconnect(sios_socket *s, int close_connection)
+{
+	return sios__socket_disconnect(s, close_connection);
+}
+
 SIOS_EXPORT const char *sios_socket_id(const sios_socket *s) { return s ? s->id : NULL; }
 
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *s) { return s ? s->nsp : NULL; }
@@ -671,22 +1173,22 @@ SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *s) { return s ? s->
 
 SIOS_EXPORT const char *sios_socket_header(const sios_socket *s, const char *name)
 {
-	return s && !s->client->closed ? sios_eio_conn_header(s->client->conn, name) : NULL;
+	return s && !s->client_gone ? sios_eio_conn_header(s->client->conn, name) : NULL;
 }
 
 SIOS_EXPORT const char *sios_socket_query(const sios_socket *s, const char *key)
 {
-	return s && !s->client->closed ? sios_eio_conn_query(s->client->conn, key) : NULL;
+	return s && !s->client_gone ? sios_eio_conn_query(s->client->conn, key) : NULL;
 }
 
 SIOS_EXPORT const char *sios_socket_remote_addr(const sios_socket *s)
 {
-	return s && !s->client->closed ? sios_eio_conn_remote_addr(s->client->conn) : NULL;
+	return s && !s->client_gone ? sios_eio_conn_remote_addr(s->client->conn) : NULL;
 }
 
 SIOS_EXPORT unsigned sios_socket_transport(const sios_socket *s)
 {
-	return s && !s->client->closed ? sios_eio_conn_transport(s->client->conn) : 0;
+	return s && !s->client_gone ? sios_eio_conn_transport(s->client->conn) : 0;
 }
 
 SIOS_EXPORT void sios_socket_set_userdata(sios_socket *s, void *ud)
@@ -745,44 +1247,68 @@ SIOS_EXPORT const sios_binary *sios_event_binaries(const sios_event *ev)
 
 SIOS_EXPORT size_t sios_event_binary_count(const sios_event *ev) { return ev ? ev->nbins : 0; }
 
+SIOS_EXPORT const char *sios_event_socket_id(const sios_event *ev)
+{
+	if (!ev)
+		return NULL;
+	if (ev->sock)
+		return ev->sock->id;
+	return ev->sid[0] ? ev->sid : NULL;
+}
+
 SIOS_EXPORT sios_ack *sios_event_ack(const sios_event *cev)
 {
 	struct sios_event *ev = (struct sios_event *)cev;
 	sios_ack *a;
 
-	if (!ev || ev->ack_id < 0 || ev->ack_taken)
+	if (!ev || ev->ack_id < 0 || ev->ack_taken || !ev->sock)
 		return NULL;
 	a = calloc(1, sizeof(*a));
-	if (!a)
+	if (!a || !(a->nsp = sios__strdup(ev->sock->nsp->name))) {
+		free(a);
 		return NULL;
+	}
 	ev->ack_taken = 1;
-	a->nsp = ev->nsp;
-	memcpy(a->sid, ev->sid, sizeof(a->sid));
+	a->srv = ev->sock->nsp->srv;
+	memcpy(a->sid, ev->sock->id, sizeof(a->sid));
 	a->id = ev->ack_id;
 	return a;
+}
+
+SIOS_EXPORT void sios_ack_drop(sios_ack *a)
+{
+	if (a) {
+		free(a->nsp);
+		free(a);
+	}
 }
 
 SIOS_EXPORT int sios_ack_send(sios_ack *a, const cJSON *args, const sios_binary *bins,
 			      size_t nbins)
 {
-	sios_socket *s;
+	struct sios_nsp *nsp;
+	sios_socket *s = NULL;
 	sios__frame f;
 	int r;
 
-	if (!a || (nbins && !bins) || (args && !cJSON_IsArray(args)))
+	if (!a || (nbins && !bins) || (args && !cJSON_IsArray(args))) {
+		sios_ack_drop(a);
 		return SIOS_EINVAL;
-	s = sios__map_get(&a->nsp->sockets, a->sid);
-	if (!s || !s->connected) {
-		free(a);
+	}
+	/* looked up by name and id: the namespace may be gone too */
+	nsp = find_nsp(a->srv, a->nsp);
+	if (nsp)
+		s = sios__map_get(&nsp->sockets, a->sid);
+	if (!s || s->state != SIOS__SOCK_CONNECTED) {
+		sios_ack_drop(a);
 		return SIOS_ECLOSED;
 	}
 	r = sios__encode_message(&f, LWS_PRE, 1, s->nsp->name, a->id, NULL, args, bins, nbins);
 	if (!r) {
-		r = send_frame(s->client, &f);
+		a->srv->packets_encoded++;
+		r = sios__send_frame(s->client, &f);
 		sios__frame_clear(&f);
 	}
-	free(a);
+	sios_ack_drop(a);
 	return r;
 }
-
-SIOS_EXPORT void sios_ack_drop(sios_ack *a) { free(a); }

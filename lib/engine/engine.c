@@ -591,6 +591,13 @@ int sios__session_push(session *s, sios__buf *buf, int binary)
 	return 0;
 }
 
+int sios__session_ready(const session *s)
+{
+	if (s->state != SIOS__S_OPEN || s->upgrade != SIOS__U_NONE || s->q.len)
+		return 0;
+	return s->transport == SIOS_TRANSPORT_WEBSOCKET ? s->ws_wsi != NULL : s->get_wsi != NULL;
+}
+
 static int push_copy(session *s, const char *type_and_data, size_t n, int binary)
 {
 	sios__buf *b = sios__buf_from(LWS_PRE, type_and_data, n);
@@ -1038,6 +1045,58 @@ out:
 	return r;
 }
 
+struct sios_http_request {
+	struct lws *wsi;
+	struct pss *ps;
+	const char *path;
+	const char *method;
+	int replied, result;
+};
+
+SIOS_EXPORT const char *sios_http_path(const sios_http_request *req)
+{
+	return req ? req->path : NULL;
+}
+
+SIOS_EXPORT const char *sios_http_method(const sios_http_request *req)
+{
+	return req ? req->method : NULL;
+}
+
+SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *ctype,
+				const void *body, size_t len)
+{
+	if (!req || status < 100 || status > 599 || (len && !body))
+		return SIOS_EINVAL;
+	if (req->replied)
+		return SIOS_EMISUSE;
+	req->replied = 1;
+	req->result = http_reply(req->wsi, req->ps->origin, (unsigned)status, ctype, body, len,
+				 KEEP_ALIVE, NULL, NULL);
+	return req->result < 0 ? SIOS_EIO : 0;
+}
+
+static int app_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char *uri)
+{
+	sios_http_request req;
+	const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0    ? "GET"
+			     : lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ? "POST"
+			     : lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0 ? "HEAD"
+										  : "OTHER";
+
+	if (e->http_cb) {
+		memset(&req, 0, sizeof(req));
+		req.wsi = wsi;
+		req.ps = ps;
+		req.path = uri;
+		req.method = method;
+		e->http_cb(&req, e->http_ud);
+		if (req.replied)
+			return req.result;
+	}
+	return http_reply(wsi, ps->origin, 404, "text/plain", "Not Found", 9, 0, NULL, NULL);
+}
+
 static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char *uri)
 {
 	int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
@@ -1051,7 +1110,7 @@ static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const c
 	pss_reset(ps);
 	ps->origin = hdr_get(wsi, "origin");
 	if (!ep)
-		return http_reply(wsi, ps->origin, 404, "text/plain", "Not Found", 9, 0, NULL, NULL);
+		return app_http(e, wsi, ps, uri);
 	ps->ep = ep;
 	if (is_options)
 		return handle_options(e, wsi, ps);

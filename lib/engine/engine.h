@@ -125,6 +125,8 @@ struct sios__engine {
 	int stopping;
 	uint64_t last_refuse_log;
 	sios__engine_stats stats;
+	sios_http_cb http_cb; /* requests outside the Engine.IO paths */
+	void *http_ud;
 };
 
 /* The lws protocol callback; protocols[0] of the context. */
@@ -143,6 +145,8 @@ int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
 /* Queue the websocket form of a packet (buf is referenced, not copied). */
 int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
 void sios__session_close(struct sios_eio_conn *s, int reason);
+/* Whether a packet queued now would go out at once (for volatile packets). */
+int sios__session_ready(const struct sios_eio_conn *s);
 
 void sios__engine_opts_free(sios__engine_opts *o);
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src);

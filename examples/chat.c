@@ -1,0 +1,307 @@
+/*
+ * chat: the sios demo. A room chat on "/", an authenticated "/admin", and
+ * dynamic "/workspace-N" namespaces; GET / serves a page for a browser.
+ *
+ *   chat [--port N] [--admin-token T] [--client-js PATH]
+ *
+ * "/":  join-room (roomId)      -> "joined" {room} to the sender,
+ *                                  "user-joined" {userId,timestamp} to the room
+ *       leave-room (roomId)     -> "user-left" {userId} to the room
+ *       message {roomId,text}   -> "message" {userId,text,timestamp} to the room
+ *       on disconnect           -> "user-left" to every room it was in
+ * "/admin": auth.token must equal the admin token (connect_error
+ *       "unauthorized" otherwise); admin-action is acknowledged {ok:true}.
+ * "/workspace-N": message (any data) goes to the whole namespace.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sios.h>
+
+static const char *admin_token = "secret";
+static char *client_js;
+static size_t client_js_len;
+
+static double now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec * 1000.0 + (double)(tv.tv_usec / 1000);
+}
+
+/* emit {key: value...} built by the caller to a scope, then free both */
+static void scope_emit(sios_scope *sc, const char *event, cJSON *obj)
+{
+	cJSON *args = cJSON_CreateArray();
+
+	cJSON_AddItemToArray(args, obj);
+	sios_scope_emit(sc, event, args, NULL, 0);
+	cJSON_Delete(args);
+	sios_scope_free(sc);
+}
+
+static const char *room_arg(const sios_event *ev)
+{
+	const cJSON *r = sios_event_arg(ev, 0);
+
+	return cJSON_IsString(r) && *r->valuestring ? r->valuestring : NULL;
+}
+
+static void on_join(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const char *room = room_arg(ev);
+	cJSON *o, *args;
+	sios_scope *sc;
+
+	(void)ud;
+	if (!room || sios_socket_join(s, room) < 0)
+		return;
+	args = cJSON_CreateArray();
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "room", room);
+	cJSON_AddItemToArray(args, o);
+	sios_emit(s, "joined", args, NULL, 0);
+	cJSON_Delete(args);
+	if (sios_scope_from_socket(s, &sc) == 0) {
+		sios_scope_to(sc, room);
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "userId", sios_socket_id(s));
+		cJSON_AddNumberToObject(o, "timestamp", now_ms());
+		scope_emit(sc, "user-joined", o);
+	}
+}
+
+static void user_left(sios_socket *s, const char *room)
+{
+	sios_scope *sc;
+	cJSON *o;
+
+	if (sios_scope_new(sios_socket_nsp(s), &sc) < 0)
+		return;
+	sios_scope_to(sc, room);
+	sios_scope_except(sc, sios_socket_id(s));
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "userId", sios_socket_id(s));
+	scope_emit(sc, "user-left", o);
+}
+
+static void on_leave(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const char *room = room_arg(ev);
+
+	(void)ud;
+	if (!room || !sios_socket_in_room(s, room) || !strcmp(room, sios_socket_id(s)))
+		return;
+	sios_socket_leave(s, room);
+	user_left(s, room);
+}
+
+static void on_message(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const cJSON *m = sios_event_arg(ev, 0);
+	const cJSON *room = cJSON_GetObjectItemCaseSensitive(m, "roomId");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "text");
+	sios_scope *sc;
+	cJSON *o;
+
+	(void)ud;
+	if (!cJSON_IsString(room) || !cJSON_IsString(text) ||
+	    sios_scope_new(sios_socket_nsp(s), &sc) < 0)
+		return;
+	sios_scope_to(sc, room->valuestring);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "userId", sios_socket_id(s));
+	cJSON_AddStringToObject(o, "text", text->valuestring);
+	cJSON_AddNumberToObject(o, "timestamp", now_ms());
+	scope_emit(sc, "message", o);
+}
+
+struct leaving {
+	sios_socket *s;
+	char *rooms[64];
+	int n;
+};
+
+static void collect_room(const char *room, void *ud)
+{
+	struct leaving *l = ud;
+
+	if (l->n < 64 && strcmp(room, sios_socket_id(l->s)))
+		l->rooms[l->n++] = strdup(room);
+}
+
+/* still in its rooms here: tell each of them */
+static void on_disconnecting(sios_socket *s, int reason, void *ud)
+{
+	struct leaving l = {s, {0}, 0};
+
+	(void)reason;
+	(void)ud;
+	sios_socket_rooms(s, collect_room, &l);
+	for (int i = 0; i < l.n; i++) {
+		user_left(s, l.rooms[i]);
+		free(l.rooms[i]);
+	}
+}
+
+static void admin_auth(sios_socket *s, sios_next *next, void *ud)
+{
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(sios_socket_auth(s), "token");
+
+	(void)ud;
+	if (cJSON_IsString(tok) && !strcmp(tok->valuestring, admin_token))
+		sios_next_accept(next);
+	else
+		sios_next_reject(next, "unauthorized", NULL);
+}
+
+static void on_admin_action(sios_socket *s, const sios_event *ev, void *ud)
+{
+	sios_ack *ack = sios_event_ack(ev);
+	cJSON *args = cJSON_CreateArray(), *o = cJSON_CreateObject();
+
+	(void)s;
+	(void)ud;
+	cJSON_AddTrueToObject(o, "ok");
+	cJSON_AddItemToArray(args, o);
+	sios_ack_send(ack, args, NULL, 0);
+	cJSON_Delete(args);
+}
+
+static void on_workspace_message(sios_socket *s, const sios_event *ev, void *ud)
+{
+	sios_scope *sc;
+
+	(void)ud;
+	if (sios_scope_new(sios_socket_nsp(s), &sc) == 0) {
+		sios_scope_emit(sc, "message", sios_event_args(ev), sios_event_binaries(ev),
+				sios_event_binary_count(ev));
+		sios_scope_free(sc);
+	}
+}
+
+static const char page[] =
+	"<!doctype html><html><head><meta charset=\"utf-8\"><title>sios chat</title>\n"
+	"<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}"
+	"#log{border:1px solid #ccc;height:20em;overflow-y:auto;padding:.5em;list-style:none}"
+	"</style></head><body><h1>sios chat</h1>\n"
+	"<p><input id=\"room\" value=\"lobby\" placeholder=\"room\"> "
+	"<button id=\"join\">Join</button> <span id=\"status\">connecting</span></p>\n"
+	"<ul id=\"log\"></ul>\n"
+	"<form id=\"form\"><input id=\"text\" autocomplete=\"off\" placeholder=\"message\" size=\"40\"> "
+	"<button id=\"send\">Send</button></form>\n"
+	"<script src=\"/socket.io.min.js\"></script>\n"
+	"<script>\n"
+	"const socket = io();\n"
+	"let room = null;\n"
+	"const $ = (id) => document.getElementById(id);\n"
+	"const add = (cls, text) => { const li = document.createElement('li'); li.className = cls;"
+	" li.textContent = text; $('log').appendChild(li); $('log').scrollTop = 1e9; };\n"
+	"socket.on('connect', () => { $('status').textContent = 'connected as ' + socket.id; });\n"
+	"socket.on('disconnect', () => { $('status').textContent = 'disconnected'; });\n"
+	"socket.on('joined', (d) => { room = d.room; $('status').textContent = 'in ' + room;"
+	" add('info', 'you joined ' + d.room); });\n"
+	"socket.on('user-joined', (d) => add('info', d.userId + ' joined'));\n"
+	"socket.on('user-left', (d) => add('info', d.userId + ' left'));\n"
+	"socket.on('message', (m) => add('message', (m.userId === socket.id ? 'me' : m.userId)"
+	" + ': ' + m.text));\n"
+	"$('join').onclick = () => { if (room) socket.emit('leave-room', room);"
+	" socket.emit('join-room', $('room').value); };\n"
+	"$('form').onsubmit = (e) => { e.preventDefault(); if (!room || !$('text').value) return;"
+	" socket.emit('message', { roomId: room, text: $('text').value }); $('text').value = ''; };\n"
+	"</script></body></html>\n";
+
+static void on_http(sios_http_request *req, void *ud)
+{
+	const char *path = sios_http_path(req);
+
+	(void)ud;
+	if (!strcmp(path, "/") || !strcmp(path, "/index.html"))
+		sios_http_reply(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
+	else if (!strcmp(path, "/socket.io.min.js") && client_js)
+		sios_http_reply(req, 200, "application/javascript", client_js, client_js_len);
+}
+
+static void load_client_js(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f) {
+		fprintf(stderr, "chat: cannot read %s: the page will not work (run make deps)\n", path);
+		return;
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	client_js = malloc(n > 0 ? (size_t)n : 1);
+	if (client_js && n > 0 && fread(client_js, 1, (size_t)n, f) == (size_t)n)
+		client_js_len = (size_t)n;
+	fclose(f);
+}
+
+static int check(int r, const char *what)
+{
+	if (r < 0) {
+		fprintf(stderr, "chat: %s: %s\n", what, sios_strerror(r));
+		exit(1);
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	const char *js = "tests/node_modules/socket.io-client/dist/socket.io.min.js";
+	sios_config *cfg;
+	sios_server *srv;
+	sios_nsp *root, *admin, *ws;
+	int port = 3000;
+
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			port = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--admin-token"))
+			admin_token = argv[i + 1];
+		else if (!strcmp(argv[i], "--client-js"))
+			js = argv[i + 1];
+		else {
+			fprintf(stderr, "chat: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	load_client_js(js);
+	check(sios_config_new(&cfg), "config");
+	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
+	check(sios_config_set_port(cfg, port), "port");
+	check(sios_config_set_cleanup_empty_namespaces(cfg, 1), "cleanup");
+	check(sios_server_new(&srv, cfg), "server");
+	sios_config_free(cfg);
+	sios_server_http_callback_set(srv, on_http, NULL);
+
+	check(sios_of(srv, "/", &root), "namespace /");
+	sios_nsp_on(root, "join-room", on_join, NULL);
+	sios_nsp_on(root, "leave-room", on_leave, NULL);
+	sios_nsp_on(root, "message", on_message, NULL);
+	sios_nsp_disconnecting_callback_set(root, on_disconnecting, NULL);
+
+	check(sios_of(srv, "/admin", &admin), "namespace /admin");
+	sios_nsp_use(admin, admin_auth, NULL);
+	sios_nsp_on(admin, "admin-action", on_admin_action, NULL);
+
+	check(sios_of_regex(srv, "^/workspace-[0-9]+$", &ws), "workspaces");
+	sios_nsp_on(ws, "message", on_workspace_message, NULL);
+
+	sios_server_stop_on_signal(srv, SIGINT);
+	sios_server_stop_on_signal(srv, SIGTERM);
+	printf("listening on port %d\n", sios_server_port(srv));
+	printf("open http://127.0.0.1:%d/ in two browser tabs\n", sios_server_port(srv));
+	fflush(stdout);
+	check(sios_server_run(srv), "run");
+	sios_server_free(srv);
+	free(client_js);
+	return 0;
+}
