@@ -44,7 +44,8 @@ class Server:
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "examples", name), "--port", "0", *map(str, args)],
+            [os.path.join(BUILD, name) if "/" in name else os.path.join(BUILD, "examples", name),
+             "--port", "0", *map(str, args)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limits)
         self.out = ""
         self.err = ""
