@@ -51,7 +51,7 @@ SO      = $(BUILD)/libsios.so.$(VERSION)
 SONAME  = libsios.so.$(SOVER)
 AR_LIB  = $(BUILD)/libsios.a
 
-.PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick
+.PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick bench-bin
 
 all: lib examples $(UNIT) $(PROGS)
 
@@ -102,6 +102,29 @@ demo: deps
 	$(MAKE) all
 	@echo "sios demo: a chat on http://127.0.0.1:3000/ (Ctrl-C stops it)"
 	$(BUILD)/examples/chat --port 3000
+
+# the benchmark: generator and sios server, optimised, no sanitizers
+BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server
+
+$(BUILD)/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g $(WARN) -o $@ $< -lm
+
+$(BUILD)/bench/bench_server: bench/bench_server.c $(AR_LIB) include/sios.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_APP) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
+
+bench-bin: $(BENCH_BIN)
+
+bench: deps
+	@tools/bench-deps.sh
+	$(MAKE) lib bench-bin
+	/usr/bin/python3 bench/run.py --reps 3
+
+bench-quick: deps
+	@tools/bench-deps.sh
+	$(MAKE) lib bench-bin
+	/usr/bin/python3 bench/run.py --quick
 
 install: $(SO) $(AR_LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \

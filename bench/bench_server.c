@@ -1,0 +1,68 @@
+/*
+ * bench_server: the bench contract of ../shared/BENCH.md on sios.
+ * On connection a socket joins "room"; "bcast" (data) emits "msg" (data)
+ * to "room", sender included; "echo" (data) with an ack is answered with
+ * the same data.   bench_server [--port N]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sios.h>
+
+static sios_scope *room;
+
+static void on_connection(sios_socket *s, void *ud)
+{
+	(void)ud;
+	sios_socket_join(s, "room");
+}
+
+static void on_bcast(sios_socket *s, const sios_event *ev, void *ud)
+{
+	(void)s;
+	(void)ud;
+	sios_scope_emit(room, "msg", sios_event_args(ev), sios_event_binaries(ev),
+			sios_event_binary_count(ev));
+}
+
+static void on_echo(sios_socket *s, const sios_event *ev, void *ud)
+{
+	sios_ack *ack = sios_event_ack(ev);
+
+	(void)s;
+	(void)ud;
+	if (ack)
+		sios_ack_send(ack, sios_event_args(ev), sios_event_binaries(ev),
+			      sios_event_binary_count(ev));
+}
+
+int main(int argc, char **argv)
+{
+	sios_config *cfg;
+	sios_server *srv;
+	sios_nsp *nsp;
+
+	sios_config_new(&cfg);
+	sios_config_set_host(cfg, "127.0.0.1");
+	if (argc == 3 && !strcmp(argv[1], "--port"))
+		sios_config_set_port(cfg, atoi(argv[2]));
+	if (sios_server_new(&srv, cfg) < 0)
+		return 1;
+	sios_config_free(cfg);
+	sios_of(srv, "/", &nsp);
+	sios_scope_new(nsp, &room);
+	sios_scope_to(room, "room");
+	sios_nsp_connection_callback_set(nsp, on_connection, NULL);
+	sios_nsp_on(nsp, "bcast", on_bcast, NULL);
+	sios_nsp_on(nsp, "echo", on_echo, NULL);
+	sios_server_stop_on_signal(srv, SIGINT);
+	sios_server_stop_on_signal(srv, SIGTERM);
+	printf("listening on port %d\n", sios_server_port(srv));
+	fflush(stdout);
+	sios_server_run(srv);
+	sios_scope_free(room);
+	sios_server_free(srv);
+	return 0;
+}
