@@ -14,6 +14,8 @@ static void on_stop(void *ud)
 	sios__engine_shutdown(&srv->eng);
 }
 
+static void flush_engine(void *ud) { sios__engine_flush(ud); }
+
 static int is_drained(void *ud)
 {
 	sios_server *srv = ud;
@@ -73,6 +75,8 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 		free(srv);
 		return r;
 	}
+	srv->loop.flush_fn = flush_engine;
+	srv->loop.flush_ud = &srv->eng;
 	srv->loop.on_stop = on_stop;
 	srv->loop.is_drained = is_drained;
 	srv->loop.hook_ud = srv;

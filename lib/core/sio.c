@@ -137,8 +137,9 @@ void sios__core_enter(sios_server *srv) { srv->depth++; }
 
 void sios__core_leave(sios_server *srv)
 {
-	if (--srv->depth == 0)
+	if (--srv->depth == 0) {
 		reap(srv);
+	}
 }
 
 #define ENTER(srv) sios__core_enter(srv)

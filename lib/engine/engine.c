@@ -51,12 +51,30 @@ static void reap(sios__engine *e)
 	}
 }
 
+static void flush_dirty(sios__engine *e);
+
 #define ENTER(e) ((e)->depth++)
 #define LEAVE(e)                                                                           \
 	do {                                                                               \
 		if (--(e)->depth == 0)                                                     \
 			reap(e);                                                           \
 	} while (0)
+
+static void dirty_unlink(session *s)
+{
+	sios__engine *e = s->eng;
+
+	if (!s->dirty)
+		return;
+	if (s->dirty_prev)
+		s->dirty_prev->dirty_next = s->dirty_next;
+	else
+		e->dirty = s->dirty_next;
+	if (s->dirty_next)
+		s->dirty_next->dirty_prev = s->dirty_prev;
+	s->dirty = 0;
+	s->dirty_next = s->dirty_prev = NULL;
+}
 
 /* ---- outbound queue -------------------------------------------------- */
 
@@ -467,6 +485,7 @@ static void finalize(session *s)
 	if (s->state == SIOS__S_DEAD)
 		return;
 	s->state = SIOS__S_DEAD;
+	dirty_unlink(s);
 	sios__loop_timer_cancel(e->loop, &s->ping_t);
 	sios__loop_timer_cancel(e->loop, &s->pong_t);
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
@@ -574,8 +593,16 @@ static void upgrade_cb(sios__timer *t)
 static void kick_writer(session *s)
 {
 	if (s->transport == SIOS_TRANSPORT_WEBSOCKET) {
-		if (s->ws_wsi)
-			lws_callback_on_writable(s->ws_wsi);
+		/* written directly on the way out of the current frame */
+		if (s->ws_wsi && !s->dirty) {
+			s->dirty = 1;
+			s->dirty_prev = NULL;
+			s->dirty_next = s->eng->dirty;
+			if (s->dirty_next)
+				s->dirty_next->dirty_prev = s;
+			s->eng->dirty = s;
+			sios__loop_request_flush(s->eng->loop);
+		}
 	} else if (s->get_wsi) {
 		lws_callback_on_writable(s->get_wsi);
 	}
@@ -589,6 +616,13 @@ int sios__session_push(session *s, sios__buf *buf, int binary)
 		return SIOS_ENOMEM;
 	kick_writer(s);
 	return 0;
+}
+
+void sios__engine_flush(sios__engine *e)
+{
+	ENTER(e);
+	flush_dirty(e);
+	LEAVE(e);
 }
 
 int sios__session_ready(const session *s)
@@ -1407,22 +1441,60 @@ static int ws_receive(sios__engine *e, struct lws *wsi, struct pss *ps, const vo
 	return 0;
 }
 
-static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
+#define WS_BATCH (256 * 1024)
+
+/* Many frames, one system call: queued packets are framed here (server
+ * frames are unmasked, and permessage-deflate is off) into one buffer that
+ * lws writes raw. */
+static int ws_flush(sios__engine *e, struct lws *wsi, struct pss *ps)
 {
 	session *s = ps->s;
 	sios__outpkt *p;
+	size_t used = 0;
 
-	if (ps->kill) {
-		lws_close_reason(wsi, (enum lws_close_status)ps->kill_status, NULL, 0);
-		return -1;
-	}
-	if (!s || ps->kind != K_WS)
+	if (lws_send_pipe_choked(wsi)) {
+		lws_callback_on_writable(wsi);
 		return 0;
-	while ((p = q_peek(&s->q)) && !lws_send_pipe_choked(wsi)) {
-		int r = lws_write(wsi, p->buf->data, p->buf->len,
-				  p->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	}
+	while ((p = q_peek(&s->q)) && (used == 0 || used + p->buf->len + 10 <= WS_BATCH)) {
+		size_t n = p->buf->len, need = LWS_PRE + used + 10 + n;
+		unsigned char *h;
 
-		if (r < 0) {
+		if (need > e->wcap) {
+			size_t nc = e->wcap ? e->wcap : LWS_PRE + WS_BATCH + 16;
+			unsigned char *nb;
+
+			while (nc < need)
+				nc *= 2;
+			nb = realloc(e->wbuf, nc);
+			if (!nb)
+				break;
+			e->wbuf = nb;
+			e->wcap = nc;
+		}
+		h = e->wbuf + LWS_PRE + used;
+		*h++ = (unsigned char)(0x80 | (p->binary ? 2 : 1));
+		if (n < 126) {
+			*h++ = (unsigned char)n;
+		} else if (n < 65536) {
+			*h++ = 126;
+			*h++ = (unsigned char)(n >> 8);
+			*h++ = (unsigned char)n;
+		} else {
+			*h++ = 127;
+			for (int i = 7; i >= 0; i--)
+				*h++ = (unsigned char)((uint64_t)n >> (8 * i));
+		}
+		memcpy(h, p->buf->data, n);
+		used = (size_t)(h + n - (e->wbuf + LWS_PRE));
+		e->stats.packets_out++;
+		e->stats.bytes_out += n;
+		e->ws_frames++;
+		q_pop(&s->q);
+	}
+	if (used) {
+		e->ws_writes++;
+		if (lws_write(wsi, e->wbuf + LWS_PRE, used, LWS_WRITE_RAW) < 0) {
 			s->ws_wsi = NULL;
 			ps->s = NULL;
 			if (s->state == SIOS__S_OPEN)
@@ -1431,9 +1503,6 @@ static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 				finalize(s);
 			return -1;
 		}
-		e->stats.packets_out++;
-		e->stats.bytes_out += p->buf->len;
-		q_pop(&s->q);
 	}
 	if (s->q.len) {
 		lws_callback_on_writable(wsi);
@@ -1444,10 +1513,54 @@ static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 		s->ws_wsi = NULL;
 		ps->s = NULL;
 		finalize(s);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		ps->kill = 1;
+		ps->kill_status = LWS_CLOSE_STATUS_NORMAL;
 		return -1;
 	}
 	return 0;
+}
+
+static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	if (ps->kill) {
+		lws_close_reason(wsi, (enum lws_close_status)ps->kill_status, NULL, 0);
+		return -1;
+	}
+	if (!ps->s || ps->kind != K_WS)
+		return 0;
+	if (ws_flush(e, wsi, ps) < 0) {
+		lws_close_reason(wsi, (enum lws_close_status)(ps->kill ? ps->kill_status
+								: LWS_CLOSE_STATUS_NORMAL),
+				 NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Out of the current frame: write every dirty websocket session now, one
+ * system call each, instead of a POLLOUT round trip per socket. */
+static void flush_dirty(sios__engine *e)
+{
+	while (e->dirty) {
+		session *s = e->dirty;
+		struct lws *wsi = s->ws_wsi;
+		struct pss *ps;
+
+		dirty_unlink(s);
+		if (s->state == SIOS__S_DEAD || !wsi || s->transport != SIOS_TRANSPORT_WEBSOCKET)
+			continue;
+		ps = lws_wsi_user(wsi);
+		if (!ps || ps->s != s || ps->kind != K_WS)
+			continue;
+		if (ws_flush(e, wsi, ps) < 0) {
+			/* closing: lws does it from the writable callback */
+			ps->kill = 1;
+			if (!ps->kill_status)
+				ps->kill_status = LWS_CLOSE_STATUS_NORMAL;
+			ps->s = NULL;
+			lws_callback_on_writable(wsi);
+		}
+	}
 }
 
 static void ws_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
@@ -1687,6 +1800,8 @@ void sios__engine_free(sios__engine *e)
 	}
 	LEAVE(e);
 	sios__map_free(&e->sessions);
+	free(e->wbuf);
+	e->wbuf = NULL;
 	while (e->eps) {
 		sios_eio *ep = e->eps;
 

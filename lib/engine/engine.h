@@ -104,6 +104,8 @@ struct sios_eio_conn {
 	char remote[64];
 	void *user;
 	struct sios_eio_conn *grave_next;
+	int dirty; /* on the engine's list of sessions to write */
+	struct sios_eio_conn *dirty_next, *dirty_prev;
 };
 
 typedef struct sios__engine_stats {
@@ -127,6 +129,10 @@ struct sios__engine {
 	sios__engine_stats stats;
 	sios_http_cb http_cb; /* requests outside the Engine.IO paths */
 	void *http_ud;
+	struct sios_eio_conn *dirty; /* websocket sessions with output to write */
+	unsigned char *wbuf; /* scratch for batched websocket writes */
+	size_t wcap;
+	uint64_t ws_writes, ws_frames;
 };
 
 /* The lws protocol callback; protocols[0] of the context. */
@@ -145,6 +151,9 @@ int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
 /* Queue the websocket form of a packet (buf is referenced, not copied). */
 int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
 void sios__session_close(struct sios_eio_conn *s, int reason);
+/* Write what pushes left for websocket sessions; runs once per loop
+ * iteration, after the I/O callbacks. */
+void sios__engine_flush(sios__engine *e);
 /* Whether a packet queued now would go out at once (for volatile packets). */
 int sios__session_ready(const struct sios_eio_conn *s);
 

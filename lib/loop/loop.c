@@ -47,6 +47,31 @@ void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms)
 	}
 }
 
+static void flush_check_cb(uv_check_t *h)
+{
+	sios__loop *l = h->data;
+
+	if (!l->flush_wanted)
+		return;
+	l->flush_wanted = 0;
+	uv_idle_stop(&l->flush_idle);
+	if (l->flush_fn)
+		l->flush_fn(l->flush_ud);
+}
+
+static void flush_idle_cb(uv_idle_t *h)
+{
+	(void)h; /* only keeps the poll phase from blocking */
+}
+
+void sios__loop_request_flush(sios__loop *l)
+{
+	if (l->flush_wanted || l->destroyed)
+		return;
+	l->flush_wanted = 1;
+	uv_idle_start(&l->flush_idle, flush_idle_cb);
+}
+
 static void run_posts(sios__loop *l)
 {
 	struct sios__post *p;
@@ -119,7 +144,13 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 	l->stop_timer.data = l;
 	uv_async_init(l->uv, &l->async, async_cb);
 	l->async.data = l;
-	l->handles_open = 3;
+	uv_check_init(l->uv, &l->flush_check);
+	l->flush_check.data = l;
+	uv_check_start(&l->flush_check, flush_check_cb);
+	uv_unref((uv_handle_t *)&l->flush_check); /* never keeps the loop alive alone */
+	uv_idle_init(l->uv, &l->flush_idle);
+	l->flush_idle.data = l;
+	l->handles_open = 5;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&info, 0, sizeof(info));
@@ -153,6 +184,9 @@ static void close_handles(sios__loop *l)
 	uv_close((uv_handle_t *)&l->tick, handle_closed);
 	uv_close((uv_handle_t *)&l->stop_timer, handle_closed);
 	uv_close((uv_handle_t *)&l->async, handle_closed);
+	uv_idle_stop(&l->flush_idle);
+	uv_close((uv_handle_t *)&l->flush_check, handle_closed);
+	uv_close((uv_handle_t *)&l->flush_idle, handle_closed);
 	for (int i = 0; i < l->nsigs; i++)
 		uv_close((uv_handle_t *)&l->sigs[i], handle_closed);
 }

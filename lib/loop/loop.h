@@ -40,6 +40,13 @@ typedef struct sios__loop {
 	uv_signal_t sigs[4];
 	int nsigs;
 	unsigned handles_open;
+
+	/* a flush once per loop iteration, after the I/O callbacks */
+	uv_check_t flush_check;
+	uv_idle_t flush_idle;
+	int flush_wanted;
+	void (*flush_fn)(void *ud);
+	void *flush_ud;
 } sios__loop;
 
 typedef struct sios__loop_opts {
@@ -60,6 +67,8 @@ int sios__loop_post(sios__loop *l, sios__post_fn fn, void *a, void *b);
 int sios__loop_stop_on_signal(sios__loop *l, int signum);
 
 void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms);
+/* Ask for flush_fn to run at the end of this loop iteration. */
+void sios__loop_request_flush(sios__loop *l);
 static inline void sios__loop_timer_cancel(sios__loop *l, sios__timer *t)
 {
 	sios__timer_cancel(&l->wheel, t);
