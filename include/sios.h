@@ -61,7 +61,8 @@ enum sios_error {
 	SIOS_EEXIST = -8,    /* item already exists */
 	SIOS_EIO = -9,       /* system or network failure */
 	SIOS_ETOOBIG = -10,  /* larger than the configured limit */
-	SIOS_EADDR = -11     /* could not listen on the address or port */
+	SIOS_EADDR = -11,    /* could not listen on the address or port */
+	SIOS_EDROPPED = -12  /* not queued: backpressure dropped the packet */
 };
 
 /* A sentence describing err. Static storage; unknown codes get a generic text. */
@@ -81,7 +82,8 @@ enum sios_reason {
 	SIOS_REASON_FORCED_CLOSE = 5,     /* the application closed it */
 	SIOS_REASON_SERVER_SHUTDOWN = 6,  /* the server is stopping */
 	SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT = 7,
-	SIOS_REASON_SERVER_NAMESPACE_DISCONNECT = 8
+	SIOS_REASON_SERVER_NAMESPACE_DISCONNECT = 8,
+	SIOS_REASON_SLOW_CONSUMER = 9     /* its outbound queue overflowed */
 };
 
 /* "transport close", "ping timeout", ... Static storage. */
@@ -141,6 +143,18 @@ SIOS_EXPORT int sios_config_set_cors_credentials(sios_config *cfg, int on);
  * handshake for sios_socket_header() / sios_eio_conn_header(); standard
  * headers are always kept. */
 SIOS_EXPORT int sios_config_keep_header(sios_config *cfg, const char *name);
+/* Backpressure: each client's outbound queue holds at most max_bytes and
+ * max_packets (0 keeps the current value). Defaults 4 MiB and 65536. */
+SIOS_EXPORT int sios_config_set_max_queue(sios_config *cfg, size_t max_bytes, unsigned max_packets);
+/* Below this many queued bytes a client that had more is "drained" again.
+ * Default a quarter of max_bytes. */
+SIOS_EXPORT int sios_config_set_queue_low_water(sios_config *cfg, size_t bytes);
+/* What happens when a packet does not fit (volatile ones are just dropped):
+ * disconnect the client with SIOS_REASON_SLOW_CONSUMER (the default), or
+ * drop its oldest packets to make room. */
+#define SIOS_SLOW_DISCONNECT 0
+#define SIOS_SLOW_DROP_OLDEST 1
+SIOS_EXPORT int sios_config_set_slow_consumer_policy(sios_config *cfg, int policy);
 /* Remove a child namespace of sios_of_regex()/sios_of_match() when its last
  * socket leaves (its handle is then invalid). Default 0. */
 SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *cfg, int on);
@@ -292,7 +306,8 @@ SIOS_EXPORT void sios_socket_disconnect_callback_set(sios_socket *sock, sios_dis
 
 /* Emit an event to one client. args is a cJSON array of arguments (NULL for
  * none); bins are the buffers its placeholders refer to. Reserved names
- * (connect, disconnect, ...) give SIOS_EINVAL. */
+ * (connect, disconnect, ...) give SIOS_EINVAL. 0 means queued;
+ * SIOS_EDROPPED means backpressure refused it (see sios_config_set_max_queue). */
 SIOS_EXPORT int sios_emit(sios_socket *sock, const char *event, const cJSON *args,
 			  const sios_binary *bins, size_t nbins);
 /* The same, asking the client for an acknowledgement: cb runs exactly once,
@@ -318,6 +333,12 @@ SIOS_EXPORT const char *sios_socket_query(const sios_socket *sock, const char *k
 SIOS_EXPORT const char *sios_socket_remote_addr(const sios_socket *sock);
 /* SIOS_TRANSPORT_POLLING or SIOS_TRANSPORT_WEBSOCKET. */
 SIOS_EXPORT unsigned sios_socket_transport(const sios_socket *sock);
+/* Bytes waiting in the socket's connection's outbound queue. */
+SIOS_EXPORT size_t sios_socket_queued_bytes(const sios_socket *sock);
+/* Runs when the connection's queue, having risen above the low-water mark,
+ * falls back below it. */
+typedef void (*sios_drain_cb)(sios_socket *sock, void *ud);
+SIOS_EXPORT void sios_socket_drain_callback_set(sios_socket *sock, sios_drain_cb cb, void *ud);
 SIOS_EXPORT void sios_socket_set_userdata(sios_socket *sock, void *ud);
 SIOS_EXPORT void *sios_socket_userdata(const sios_socket *sock);
 /* Look a connected socket up by id; NULL when it is gone. */
@@ -504,6 +525,8 @@ typedef struct sios_stats {
 	uint64_t broadcast_deliveries; /* queue pushes made by broadcasts */
 	uint64_t volatile_drops;
 	uint64_t refused_connections;
+	uint64_t drops;                     /* packets backpressure dropped */
+	uint64_t slow_consumer_disconnects; /* clients closed for a full queue */
 } sios_stats;
 SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size);
 

@@ -185,6 +185,33 @@ SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
 	return 0;
 }
 
+SIOS_EXPORT int sios_config_set_max_queue(sios_config *c, size_t max_bytes, unsigned max_packets)
+{
+	if (!c || (max_bytes && max_bytes < 1024) || (max_packets && max_packets < 16))
+		return SIOS_EINVAL;
+	if (max_bytes)
+		c->eng.max_queue_bytes = max_bytes;
+	if (max_packets)
+		c->eng.max_queue_packets = max_packets;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_queue_low_water(sios_config *c, size_t bytes)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->eng.low_water = bytes;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_slow_consumer_policy(sios_config *c, int policy)
+{
+	if (!c || (policy != SIOS_SLOW_DISCONNECT && policy != SIOS_SLOW_DROP_OLDEST))
+		return SIOS_EINVAL;
+	c->eng.slow_policy = policy;
+	return 0;
+}
+
 SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *c, int on)
 {
 	if (!c)

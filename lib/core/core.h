@@ -156,6 +156,8 @@ struct sios_socket {
 	void *disc_ud;
 	sios_error_cb on_error;
 	void *error_ud;
+	sios_drain_cb on_drain;
+	void *drain_ud;
 	void *user;
 	struct sios__pending_ack *acks;
 	int state;
@@ -193,6 +195,7 @@ void sios__sio_free(sios_server *srv);
 void sios__core_enter(sios_server *srv);
 void sios__core_leave(sios_server *srv);
 int sios__send_frame(sios__client *c, sios__frame *f);
+int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
 struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
 

@@ -174,7 +174,8 @@ int sios__local_deliver(sios_socket *s, sios__frame *f, unsigned flags)
 		return 0;
 	}
 	srv->broadcast_deliveries++;
-	return sios__send_frame(s->client, f);
+	return sios__send_frame_flags(s->client, f,
+				      (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
 }
 
 cJSON *sios__socket_describe(sios_socket *s)
@@ -525,8 +526,10 @@ SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_
 	st.packets_encoded = srv->packets_encoded;
 	st.broadcasts = srv->broadcasts;
 	st.broadcast_deliveries = srv->broadcast_deliveries;
-	st.volatile_drops = srv->volatile_drops;
+	st.volatile_drops = srv->volatile_drops + e->volatile_drops;
 	st.refused_connections = e->refused_connections;
+	st.drops = e->drops + srv->volatile_drops;
+	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	return 0;
 }

@@ -149,17 +149,14 @@ struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp-
 
 /* ---- sending --------------------------------------------------------- */
 
-int sios__send_frame(sios__client *c, sios__frame *f)
+int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags)
 {
-	int r;
-
 	if (c->closed)
 		return SIOS_ECLOSED;
-	r = sios__session_push(c->conn, f->head, 0);
-	for (size_t i = 0; !r && i < f->natts; i++)
-		r = sios__session_push(c->conn, f->atts[i], 1);
-	return r;
+	return sios__session_push_group(c->conn, f->head, f->atts, f->natts, flags);
 }
+
+int sios__send_frame(sios__client *c, sios__frame *f) { return sios__send_frame_flags(c, f, 0); }
 
 static int send_simple(sios__client *c, int type, const char *nsp, const cJSON *data)
 {
@@ -787,6 +784,22 @@ out:
 	LEAVE(srv);
 }
 
+static void eio_drain(sios_eio_conn *conn, void *ud)
+{
+	sios_server *srv = ud;
+	sios__client *c = sios_eio_conn_userdata(conn);
+	size_t it = 0;
+	sios_socket *s;
+
+	if (!c || c->closed)
+		return;
+	ENTER(srv);
+	while ((s = sios__map_next(&c->sockets, &it)))
+		if (s->state == SIOS__SOCK_CONNECTED && s->on_drain)
+			s->on_drain(s, s->drain_ud);
+	LEAVE(srv);
+}
+
 static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 {
 	sios_server *srv = ud;
@@ -830,6 +843,8 @@ int sios__sio_init(sios_server *srv)
 	sios_eio_open_callback_set(srv->sio_ep, eio_open, srv);
 	sios_eio_message_callback_set(srv->sio_ep, eio_message, srv);
 	sios_eio_close_callback_set(srv->sio_ep, eio_close, srv);
+	srv->sio_ep->on_drain = eio_drain;
+	srv->sio_ep->drain_ud = srv;
 	return nsp_new(srv, "/", &root);
 }
 
@@ -1190,6 +1205,19 @@ SIOS_EXPORT const char *sios_socket_remote_addr(const sios_socket *s)
 SIOS_EXPORT unsigned sios_socket_transport(const sios_socket *s)
 {
 	return s && !s->client_gone ? sios_eio_conn_transport(s->client->conn) : 0;
+}
+
+SIOS_EXPORT size_t sios_socket_queued_bytes(const sios_socket *s)
+{
+	return s && !s->client_gone && !s->client->closed ? s->client->conn->q.bytes : 0;
+}
+
+SIOS_EXPORT void sios_socket_drain_callback_set(sios_socket *s, sios_drain_cb cb, void *ud)
+{
+	if (s) {
+		s->on_drain = cb;
+		s->drain_ud = ud;
+	}
 }
 
 SIOS_EXPORT void sios_socket_set_userdata(sios_socket *s, void *ud)

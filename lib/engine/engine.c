@@ -78,7 +78,7 @@ static void dirty_unlink(session *s)
 
 /* ---- outbound queue -------------------------------------------------- */
 
-static int q_push(sios__outq *q, sios__buf *b, int binary)
+static int q_push(sios__outq *q, sios__buf *b, int binary, int att, size_t natts)
 {
 	if (q->len == q->cap) {
 		size_t ncap = q->cap ? q->cap * 2 : 8;
@@ -93,7 +93,8 @@ static int q_push(sios__outq *q, sios__buf *b, int binary)
 		q->cap = ncap;
 		q->head = 0;
 	}
-	q->v[(q->head + q->len) % q->cap] = (sios__outpkt){sios__buf_ref(b), binary};
+	q->v[(q->head + q->len) % q->cap] =
+		(sios__outpkt){sios__buf_ref(b), (uint8_t)!!binary, (uint8_t)!!att, (uint16_t)natts};
 	q->len++;
 	q->bytes += b->len;
 	return 0;
@@ -109,6 +110,16 @@ static void q_pop(sios__outq *q)
 	sios__buf_unref(p->buf);
 	q->head = (q->head + 1) % q->cap;
 	q->len--;
+}
+
+/* drops the oldest packet and its attachments; returns how many went */
+static size_t q_drop_group(sios__outq *q)
+{
+	size_t n = q->len ? 1 + q->v[q->head].natts : 0;
+
+	for (size_t i = 0; i < n && q->len; i++)
+		q_pop(q);
+	return n;
 }
 
 static void q_free(sios__outq *q)
@@ -608,14 +619,62 @@ static void kick_writer(session *s)
 	}
 }
 
-int sios__session_push(session *s, sios__buf *buf, int binary)
+int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size_t natts,
+			     unsigned flags)
 {
+	sios__engine *e = s->eng;
+	size_t bytes = head->len, npk = 1 + natts;
+
 	if (s->state != SIOS__S_OPEN)
 		return SIOS_ECLOSED;
-	if (q_push(&s->q, buf, binary))
+	for (size_t i = 0; i < natts; i++)
+		bytes += atts[i]->len;
+	if (s->q.bytes + bytes > e->o.max_queue_bytes || s->q.len + npk > e->o.max_queue_packets) {
+		if (flags & SIOS__PUSH_VOLATILE) {
+			e->stats.drops++;
+			e->stats.volatile_drops++;
+			return SIOS_EDROPPED;
+		}
+		if (e->o.slow_policy != SIOS_SLOW_DROP_OLDEST) {
+			e->stats.drops++;
+			e->stats.slow_consumer_disconnects++;
+			sios__log(SIOS__LOG_INFO, "session %s: outbound queue full (%zu bytes), closing",
+				  s->sid, s->q.bytes);
+			sios__session_close(s, SIOS_REASON_SLOW_CONSUMER);
+			return SIOS_EDROPPED;
+		}
+		while (s->q.len && (s->q.bytes + bytes > e->o.max_queue_bytes ||
+				    s->q.len + npk > e->o.max_queue_packets))
+			e->stats.drops += q_drop_group(&s->q);
+		if (s->q.bytes + bytes > e->o.max_queue_bytes) {
+			e->stats.drops++;
+			return SIOS_EDROPPED; /* larger than the whole queue */
+		}
+	}
+	if (q_push(&s->q, head, !!(flags & SIOS__PUSH_BINARY), 0, natts))
 		return SIOS_ENOMEM;
+	for (size_t i = 0; i < natts; i++)
+		if (q_push(&s->q, atts[i], 1, 1, 0))
+			return SIOS_ENOMEM;
+	if (s->q.bytes > e->o.low_water)
+		s->over_low = 1;
 	kick_writer(s);
 	return 0;
+}
+
+int sios__session_push(session *s, sios__buf *buf, int binary)
+{
+	return sios__session_push_group(s, buf, NULL, 0, binary ? SIOS__PUSH_BINARY : 0);
+}
+
+/* the queue fell below the low-water mark after being above it */
+static void check_drain(session *s)
+{
+	if (s->over_low && s->q.bytes <= s->eng->o.low_water && s->state == SIOS__S_OPEN) {
+		s->over_low = 0;
+		if (s->ep->on_drain)
+			s->ep->on_drain(s, s->ep->drain_ud);
+	}
 }
 
 void sios__engine_flush(sios__engine *e)
@@ -952,6 +1011,7 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 			q_drain_payload(e, &s->q, &out);
 		else
 			sios__str_addc(&out, '6');
+		check_drain(s);
 		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
 		sios__str_free(&out);
 		return r;
@@ -1197,6 +1257,7 @@ static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 	s->get_wsi = NULL;
 	ps->s = NULL;
 	ps->kind = K_NONE;
+	check_drain(s);
 	{
 		char *origin = ps->origin;
 
@@ -1456,7 +1517,8 @@ static int ws_flush(sios__engine *e, struct lws *wsi, struct pss *ps)
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	while ((p = q_peek(&s->q)) && (used == 0 || used + p->buf->len + 10 <= WS_BATCH)) {
+	/* a group (a packet and its attachments) is never split across writes */
+	while ((p = q_peek(&s->q)) && (used == 0 || p->att || used + p->buf->len + 10 <= WS_BATCH)) {
 		size_t n = p->buf->len, need = LWS_PRE + used + 10 + n;
 		unsigned char *h;
 
@@ -1504,6 +1566,7 @@ static int ws_flush(sios__engine *e, struct lws *wsi, struct pss *ps)
 			return -1;
 		}
 	}
+	check_drain(s);
 	if (s->q.len) {
 		lws_callback_on_writable(wsi);
 		return 0;
@@ -1767,6 +1830,12 @@ int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts
 	if (r)
 		return r;
 	sios__map_init(&e->sessions);
+	if (!e->o.max_queue_bytes)
+		e->o.max_queue_bytes = 4u << 20;
+	if (!e->o.max_queue_packets)
+		e->o.max_queue_packets = 65536;
+	if (!e->o.low_water || e->o.low_water >= e->o.max_queue_bytes)
+		e->o.low_water = e->o.max_queue_bytes / 4;
 	/* stay below the descriptor limit, so accept() never fails and spins */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
 		e->fd_cap = rl.rlim_cur > 96 ? (unsigned)(rl.rlim_cur - 32) : (unsigned)rl.rlim_cur * 2 / 3;

@@ -52,12 +52,17 @@ typedef struct sios__engine_opts {
 	void *allow_request_ud;
 	char **keep_headers;
 	size_t n_keep;
+	size_t max_queue_bytes, low_water;
+	unsigned max_queue_packets;
+	int slow_policy;
 } sios__engine_opts;
 
 /* Outbound packets: the websocket form in a shared buffer. */
 typedef struct sios__outpkt {
 	sios__buf *buf;
-	int binary;
+	uint8_t binary;
+	uint8_t att;      /* an attachment of the packet before it */
+	uint16_t natts;   /* a head: how many attachments follow */
 } sios__outpkt;
 
 typedef struct sios__outq {
@@ -74,8 +79,12 @@ typedef struct sios__kv {
 
 typedef struct sios__engine sios__engine;
 
+typedef void (*sios__drain_cb)(struct sios_eio_conn *conn, void *ud);
+
 struct sios_eio {
 	sios__engine *eng;
+	sios__drain_cb on_drain;
+	void *drain_ud;
 	char *path; /* with a trailing '/' */
 	size_t path_len;
 	sios_eio_open_cb on_open;
@@ -104,6 +113,7 @@ struct sios_eio_conn {
 	char remote[64];
 	void *user;
 	struct sios_eio_conn *grave_next;
+	int over_low; /* the queue rose above the low-water mark */
 	int dirty; /* on the engine's list of sessions to write */
 	struct sios_eio_conn *dirty_next, *dirty_prev;
 };
@@ -112,6 +122,7 @@ typedef struct sios__engine_stats {
 	uint64_t sessions_opened, sessions_closed;
 	uint64_t packets_in, packets_out, bytes_in, bytes_out;
 	uint64_t refused_connections;
+	uint64_t drops, volatile_drops, slow_consumer_disconnects;
 } sios__engine_stats;
 
 struct sios__engine {
@@ -150,6 +161,12 @@ int sios__engine_drained(sios__engine *e);
 int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
 /* Queue the websocket form of a packet (buf is referenced, not copied). */
 int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
+/* Queue a packet and its attachments as one group under the backpressure
+ * rules: 0 queued, SIOS_EDROPPED not queued, SIOS_ECLOSED closed. */
+#define SIOS__PUSH_VOLATILE 0x1u
+#define SIOS__PUSH_BINARY 0x2u /* the head is a binary message */
+int sios__session_push_group(struct sios_eio_conn *s, sios__buf *head, sios__buf **atts,
+			     size_t natts, unsigned flags);
 void sios__session_close(struct sios_eio_conn *s, int reason);
 /* Write what pushes left for websocket sessions; runs once per loop
  * iteration, after the I/O callbacks. */

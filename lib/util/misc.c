@@ -199,6 +199,7 @@ static const struct {
 	{SIOS_EIO, "SIOS_EIO", "system or network failure"},
 	{SIOS_ETOOBIG, "SIOS_ETOOBIG", "larger than the configured limit"},
 	{SIOS_EADDR, "SIOS_EADDR", "cannot listen on this address or port"},
+	{SIOS_EDROPPED, "SIOS_EDROPPED", "dropped by backpressure"},
 };
 
 SIOS_EXPORT const char *sios_strerror(int err)
@@ -228,6 +229,7 @@ SIOS_EXPORT const char *sios_reason_str(int reason)
 	case SIOS_REASON_SERVER_SHUTDOWN: return "server shutting down";
 	case SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT: return "client namespace disconnect";
 	case SIOS_REASON_SERVER_NAMESPACE_DISCONNECT: return "server namespace disconnect";
+	case SIOS_REASON_SLOW_CONSUMER: return "slow consumer";
 	}
 	return "unknown";
 }
