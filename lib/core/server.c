@@ -46,7 +46,11 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	srv->protocols[0].name = "sios";
 	srv->protocols[0].callback = sios__engine_lws_cb;
 	srv->protocols[0].per_session_data_size = sios__engine_pss_size();
-	srv->protocols[0].rx_buffer_size = 4096;
+	/* small per-connection receive buffers (messages are reassembled anyway),
+	 * and sends not capped to them: lws caps send() at rx_buffer_size unless
+	 * tx_packet_size is set */
+	srv->protocols[0].rx_buffer_size = 1024;
+	srv->protocols[0].tx_packet_size = 256 * 1024 + 64;
 	r = sios__engine_init(&srv->eng, &srv->loop, &srv->cfg.eng);
 	if (r) {
 		sios__config_release(&srv->cfg);

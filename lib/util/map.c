@@ -33,7 +33,7 @@ void sios__map_free(sios__map *m)
 
 static int grow(sios__map *m)
 {
-	size_t ncap = m->cap ? m->cap * 2 : 16;
+	size_t ncap = m->cap ? m->cap * 2 : 4; /* most maps are small: one per client */
 	struct sios__map_slot *ns, *old = m->slots;
 	size_t ocap = m->cap;
 
