@@ -2,6 +2,7 @@
  * echo: a Socket.IO server on "/" and "/admin".
  *
  *   echo [--port N] [--ping-interval MS] [--ping-timeout MS]
+ *        [--tls-cert FILE --tls-key FILE]   (https and wss)
  *
  * Events from clients:
  *   echo ...args          acknowledged with the same arguments, binary
@@ -109,6 +110,7 @@ static int check(int r, const char *what)
 int main(int argc, char **argv)
 {
 	static const char *names[] = {"/", "/admin"};
+	const char *cert = NULL, *key = NULL;
 	sios_config *cfg;
 	sios_server *srv;
 
@@ -122,11 +124,17 @@ int main(int argc, char **argv)
 			check(sios_config_set_ping_interval(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
 		else if (!strcmp(argv[i], "--ping-timeout"))
 			check(sios_config_set_ping_timeout(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
+		else if (!strcmp(argv[i], "--tls-cert"))
+			cert = argv[i + 1];
+		else if (!strcmp(argv[i], "--tls-key"))
+			key = argv[i + 1];
 		else {
 			fprintf(stderr, "echo: unknown option %s\n", argv[i]);
 			return 2;
 		}
 	}
+	if (cert || key)
+		check(sios_config_set_tls(cfg, cert ? cert : "", key ? key : ""), "tls");
 	check(sios_server_new(&srv, cfg), "server");
 	sios_config_free(cfg);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

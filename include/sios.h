@@ -89,6 +89,18 @@ enum sios_reason {
 /* "transport close", "ping timeout", ... Static storage. */
 SIOS_EXPORT const char *sios_reason_str(int reason);
 
+/* ---- logging --------------------------------------------------------- */
+
+#define SIOS_LOG_ERR 1
+#define SIOS_LOG_WARN 2
+#define SIOS_LOG_INFO 3
+#define SIOS_LOG_DEBUG 4
+/* One line, without its newline, valid during the call. */
+typedef void (*sios_log_cb)(int level, const char *line, void *ud);
+/* Process-wide: lines up to level go to cb (NULL: stderr, the default, at
+ * SIOS_LOG_WARN). Set it before creating servers. */
+SIOS_EXPORT void sios_log_callback_set(int level, sios_log_cb cb, void *ud);
+
 /* ---- transports ------------------------------------------------------ */
 
 #define SIOS_TRANSPORT_POLLING 0x1u
@@ -158,6 +170,13 @@ SIOS_EXPORT int sios_config_set_slow_consumer_policy(sios_config *cfg, int polic
 /* Remove a child namespace of sios_of_regex()/sios_of_match() when its last
  * socket leaves (its handle is then invalid). Default 0. */
 SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *cfg, int on);
+/* Run on the application's libuv loop (a uv_loop_t *) instead of one of
+ * sios's own: the application calls uv_run() itself, sios_server_run() is
+ * not used, and sios_server_free() comes after the loop has returned. */
+SIOS_EXPORT int sios_config_set_uv_loop(sios_config *cfg, void *uv_loop);
+/* Serve https and wss with this certificate chain and private key (PEM
+ * files); the port then speaks TLS only. SIOS_ENOTSUP without TLS. */
+SIOS_EXPORT int sios_config_set_tls(sios_config *cfg, const char *cert_file, const char *key_file);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);

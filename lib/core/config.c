@@ -39,6 +39,8 @@ void sios__config_release(sios_config *c)
 {
 	free(c->host);
 	free(c->path);
+	free(c->tls_cert);
+	free(c->tls_key);
 	sios__engine_opts_free(&c->eng);
 }
 
@@ -62,9 +64,12 @@ int sios__config_copy(sios_config *dst, const sios_config *src)
 	d = *src;
 	d.host = NULL;
 	d.path = NULL;
+	d.tls_cert = d.tls_key = NULL;
 	if (sios__engine_opts_copy(&d.eng, &src->eng))
 		return SIOS_ENOMEM;
 	if ((src->host && !(d.host = sios__strdup(src->host))) ||
+	    (src->tls_cert && !(d.tls_cert = sios__strdup(src->tls_cert))) ||
+	    (src->tls_key && !(d.tls_key = sios__strdup(src->tls_key))) ||
 	    !(d.path = sios__strdup(src->path))) {
 		sios__config_release(&d);
 		return SIOS_ENOMEM;
@@ -182,6 +187,27 @@ SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
 	}
 	nv[c->eng.n_keep++] = o;
 	c->eng.keep_headers = nv;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_uv_loop(sios_config *c, void *uv_loop)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->uv_loop = uv_loop;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_tls(sios_config *c, const char *cert_file, const char *key_file)
+{
+	int r;
+
+	if (!c || !cert_file || !key_file)
+		return SIOS_EINVAL;
+	if (!(sios_features() & SIOS_FEATURE_TLS))
+		return SIOS_ENOTSUP;
+	if ((r = set_str(&c->tls_cert, cert_file)) || (r = set_str(&c->tls_key, key_file)))
+		return r;
 	return 0;
 }
 

@@ -14,6 +14,8 @@ struct sios_config {
 	char *host;
 	char *path;
 	int cleanup_empty_nsps;
+	void *uv_loop;
+	char *tls_cert, *tls_key;
 	sios__engine_opts eng;
 };
 

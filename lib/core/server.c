@@ -71,6 +71,9 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	lo.host = srv->cfg.host;
 	lo.protocols = srv->protocols;
 	lo.user = &srv->eng;
+	lo.foreign_uv = srv->cfg.uv_loop;
+	lo.tls_cert = srv->cfg.tls_cert;
+	lo.tls_key = srv->cfg.tls_key;
 	r = sios__loop_init(&srv->loop, &lo);
 	if (r) {
 		sios__engine_free(&srv->eng);

@@ -128,15 +128,19 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 
 	memset(l, 0, sizeof(*l));
 	sios__wheel_init(&l->wheel, sios__now_ms());
-	l->uv = malloc(sizeof(*l->uv));
-	if (!l->uv)
-		return SIOS_ENOMEM;
-	if (uv_loop_init(l->uv)) {
-		free(l->uv);
-		l->uv = NULL;
-		return SIOS_EIO;
+	if (o->foreign_uv) {
+		l->uv = o->foreign_uv;
+	} else {
+		l->uv = malloc(sizeof(*l->uv));
+		if (!l->uv)
+			return SIOS_ENOMEM;
+		if (uv_loop_init(l->uv)) {
+			free(l->uv);
+			l->uv = NULL;
+			return SIOS_EIO;
+		}
+		l->own_uv = 1;
 	}
-	l->own_uv = 1;
 	pthread_mutex_init(&l->mu, NULL);
 	uv_timer_init(l->uv, &l->tick);
 	l->tick.data = l;
@@ -164,6 +168,11 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 	info.foreign_loops = foreign;
 	info.pt_serv_buf_size = 64 * 1024;
 	info.max_http_header_data = (unsigned short)(o->max_http_header_data ? o->max_http_header_data : 16384);
+	if (o->tls_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = o->tls_cert;
+		info.ssl_private_key_filepath = o->tls_key;
+	}
 	info.timeout_secs = 20;
 	l->ctx = lws_create_context(&info);
 	if (!l->ctx) {
@@ -290,9 +299,11 @@ void sios__loop_free(sios__loop *l)
 		uv_run(l->uv, UV_RUN_DEFAULT);
 	}
 	run_posts(l); /* free anything still queued */
-	if (uv_loop_close(l->uv))
-		sios__log(SIOS__LOG_WARN, "libuv loop still had open handles at close");
+	if (l->own_uv) {
+		if (uv_loop_close(l->uv))
+			sios__log(SIOS__LOG_WARN, "libuv loop still had open handles at close");
+		free(l->uv);
+	}
 	pthread_mutex_destroy(&l->mu);
-	free(l->uv);
 	l->uv = NULL;
 }

@@ -55,6 +55,9 @@ typedef struct sios__loop_opts {
 	const struct lws_protocols *protocols;
 	void *user; /* lws context user pointer */
 	size_t max_http_header_data;
+	void *foreign_uv;     /* the application's uv_loop_t, or NULL */
+	const char *tls_cert; /* PEM files for https/wss, or NULL */
+	const char *tls_key;
 } sios__loop_opts;
 
 int sios__loop_init(sios__loop *l, const sios__loop_opts *o);

@@ -166,19 +166,32 @@ uint64_t sios__wall_ms(void)
 /* ---- logging --------------------------------------------------------- */
 
 int sios__log_level = SIOS__LOG_WARN;
+static sios_log_cb log_cb;
+static void *log_ud;
+
+SIOS_EXPORT void sios_log_callback_set(int level, sios_log_cb cb, void *ud)
+{
+	sios__log_level = level < 0 ? 0 : level > SIOS_LOG_DEBUG ? SIOS_LOG_DEBUG : level;
+	log_cb = cb;
+	log_ud = ud;
+}
 
 void sios__logf(int level, const char *fmt, ...)
 {
 	static const char *names[] = {"", "error", "warn", "info", "debug"};
 	char line[1024];
 	va_list ap;
-	int n;
+	int n = 0;
 
-	n = snprintf(line, sizeof(line), "sios: %s: ", names[level & 7 ? level : 0]);
+	if (!log_cb)
+		n = snprintf(line, sizeof(line), "sios: %s: ", names[level >= 1 && level <= 4 ? level : 0]);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s\n", line);
+	if (log_cb)
+		log_cb(level, line, log_ud);
+	else
+		fprintf(stderr, "%s\n", line);
 }
 
 /* ---- errors, reasons, version ---------------------------------------- */

@@ -59,6 +59,17 @@ test('answering an ack after its socket left gives SIOS_ECLOSED', async () => {
   b.disconnect();
 });
 
+test('the log hook receives the line a protocol error produces', async () => {
+  const { WebSocket } = require('ws');
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket.io/?EIO=4&transport=websocket`);
+  await new Promise((res) => ws.once('message', res)); // the open packet
+  ws.send('40');
+  await new Promise((res) => ws.once('message', res)); // the CONNECT reply
+  ws.send('42{"not":"an array"}');
+  await srv.waitFor(/LOG 2 client [A-Za-z0-9_-]{20}: malformed Socket\.IO packet, closing/);
+  ws.close();
+});
+
 test('server stops cleanly', async () => { await srv.stop(); });
 
 run();

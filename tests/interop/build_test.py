@@ -1,6 +1,7 @@
 """The library as users get it: exported symbols, make install, pkg-config,
 and an out-of-tree program built with nothing but pkg-config."""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,75 @@ def readme_example():
             f.write(code)
         sh(f"cc -Wall -Wextra -Werror -I{ROOT}/include -o {d}/readme {src} {BUILD}/libsios.a "
            "$(pkg-config --libs libwebsockets libuv libcjson hiredis) -lpthread")
+
+
+
+@test
+def abi_symbol_list():
+    """the exported symbols match the checked-in list abi/sios.symbols exactly"""
+    out = sh(f"nm -D --defined-only {BUILD}/libsios.so")
+    names = sorted(l.split()[-1] for l in out.splitlines() if l.strip())
+    listed = sorted(l.strip() for l in open(os.path.join(ROOT, "abi", "sios.symbols"))
+                    if l.strip() and not l.startswith("#"))
+    added = sorted(set(names) - set(listed))
+    removed = sorted(set(listed) - set(names))
+    assert not added and not removed, (
+        f"exported symbols changed: new {added}, gone {removed}; "
+        "update abi/sios.symbols on purpose (symbols are only ever added)")
+
+
+PRELUDE = """#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sios.h>
+sios_server *srv; sios_socket *sock; sios_nsp *nsp, *admin, *root;
+sios_config *cfg; const sios_event *ev;
+"""
+
+
+def split_example(block):
+    """file-scope definitions (functions at column 0) and the statements"""
+    top, body, depth, in_fn, opened = [], [], 0, False, False
+    for line in block.splitlines():
+        if (not in_fn and re.match(r"^(static\s|[a-z_][\w ]*\*?\s*\w+\()", line)
+                and not line.rstrip().endswith(";")):
+            in_fn, depth, opened = True, 0, False
+        if in_fn:
+            top.append(line)
+            depth += line.count("{") - line.count("}")
+            opened = opened or "{" in line
+            if opened and depth == 0:
+                in_fn = False
+        else:
+            body.append(line)
+    return "\n".join(top), "\n".join(body)
+
+
+@test
+def man_examples_compile():
+    """every EXAMPLES block of the man pages compiles (-Wall -Werror)"""
+    import glob
+    blocks = 0
+    with tempfile.TemporaryDirectory() as d:
+        for page in sorted(glob.glob(os.path.join(ROOT, "man", "*.3"))):
+            text = open(page).read()
+            ex = text.split(".Sh EXAMPLES", 1)
+            if len(ex) < 2:
+                continue
+            for i, m in enumerate(re.finditer(r"\.Bd -literal\n(.*?)\.Ed", ex[1].split("\n.Sh ")[0], re.S)):
+                code = m.group(1).replace("\\en", "\\n").replace("\\e", "\\")
+                top, body = split_example(code)
+                src = os.path.join(d, f"{os.path.basename(page)}.{i}.c")
+                with open(src, "w") as f:
+                    f.write(PRELUDE + top + "\nint example(void);\nint example(void)\n{\n" + body + "\nreturn 0;\n}\n")
+                r = subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Werror", "-Wno-unused-variable",
+                                    "-Wno-unused-function", "-Wno-unused-but-set-variable",
+                                    f"-I{ROOT}/include", "-I/usr/include/cjson", "-c", src, "-o", src + ".o"],
+                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                assert r.returncode == 0, f"{os.path.basename(page)} example {i}:\n{open(src).read()}\n{r.stdout}"
+                blocks += 1
+    assert blocks >= 10, blocks
 
 
 run()

@@ -153,9 +153,19 @@ static void on_disconnect(sios_socket *s, int reason, void *ud)
 	fflush(stdout);
 }
 
+/* log lines go to stdout with their level, for the test to see */
+static void log_line(int level, const char *line, void *ud)
+{
+	(void)ud;
+	printf("LOG %d %s\n", level, line);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	sios_config *cfg;
+
+	sios_log_callback_set(SIOS_LOG_INFO, log_line, NULL);
 	sios_server *srv;
 	sios_nsp *nsp;
 

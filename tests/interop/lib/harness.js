@@ -64,6 +64,13 @@ function startServer(name, args = []) {
     proc.on('exit', (code) => { if (!srv.port) reject(new Error(`server exited (${code}): ${srv.err}`)); });
     // resolves when the server's stdout matches re
     srv.waitFor = (re) => new Promise((res) => { srv.waiters.push({ re, resolve: res }); check(); });
+    // waits for it to exit by itself; rejects unless 0 with no sanitizer report
+    srv.exit = async () => {
+      const ex = await srv.exitPromise;
+      if (ex.code !== 0 || /Sanitizer|runtime error/.test(srv.err)) {
+        throw new Error(`server exit ${JSON.stringify(ex)}; stderr:\n${srv.err}`);
+      }
+    };
     // stops it with SIGTERM; rejects unless it exits 0 with no sanitizer report
     srv.stop = async () => {
       if (!srv.exited) proc.kill('SIGTERM');
