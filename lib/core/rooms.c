@@ -273,19 +273,26 @@ SIOS_EXPORT size_t sios_room_sockets(sios_nsp *nsp, const char *room, sios_socke
 				    void *ud)
 {
 	sios__room *r;
-	sios__member *m, *next;
-	size_t n = 0;
+	sios_socket **v;
+	size_t n = 0, count;
 
 	if (!nsp || !room || !(r = sios__map_get(&nsp->rooms, room)))
 		return 0;
+	count = r->count;
 	if (!cb)
-		return r->count;
-	sios__core_enter(nsp->srv);
-	for (m = r->head; m; m = next, n++) {
-		next = m->rnext;
-		cb(m->sock, ud);
-	}
+		return count;
+	/* collected first: the callback may make sockets join, leave or go */
+	v = malloc(count * sizeof(*v));
+	if (!v)
+		return 0;
+	for (sios__member *m = r->head; m; m = m->rnext)
+		v[n++] = m->sock;
+	sios__core_enter(nsp->srv); /* handles stay allocated meanwhile */
+	for (size_t i = 0; i < n; i++)
+		if (v[i]->state == SIOS__SOCK_CONNECTED)
+			cb(v[i], ud);
 	sios__core_leave(nsp->srv);
+	free(v);
 	return n;
 }
 

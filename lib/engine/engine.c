@@ -601,19 +601,25 @@ static void upgrade_cb(sios__timer *t)
 	LEAVE(e);
 }
 
+static void mark_dirty(session *s)
+{
+	if (s->dirty)
+		return;
+	s->dirty = 1;
+	s->dirty_prev = NULL;
+	s->dirty_next = s->eng->dirty;
+	if (s->dirty_next)
+		s->dirty_next->dirty_prev = s;
+	s->eng->dirty = s;
+	sios__loop_request_flush(s->eng->loop);
+}
+
 static void kick_writer(session *s)
 {
 	if (s->transport == SIOS_TRANSPORT_WEBSOCKET) {
-		/* written directly on the way out of the current frame */
-		if (s->ws_wsi && !s->dirty) {
-			s->dirty = 1;
-			s->dirty_prev = NULL;
-			s->dirty_next = s->eng->dirty;
-			if (s->dirty_next)
-				s->dirty_next->dirty_prev = s;
-			s->eng->dirty = s;
-			sios__loop_request_flush(s->eng->loop);
-		}
+		/* written directly at the end of this loop iteration */
+		if (s->ws_wsi)
+			mark_dirty(s);
 	} else if (s->get_wsi) {
 		lws_callback_on_writable(s->get_wsi);
 	}
@@ -627,6 +633,8 @@ int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size
 
 	if (s->state != SIOS__S_OPEN)
 		return SIOS_ECLOSED;
+	if (s->slow)
+		return SIOS_EDROPPED;
 	for (size_t i = 0; i < natts; i++)
 		bytes += atts[i]->len;
 	if (s->q.bytes + bytes > e->o.max_queue_bytes || s->q.len + npk > e->o.max_queue_packets) {
@@ -636,11 +644,14 @@ int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size
 			return SIOS_EDROPPED;
 		}
 		if (e->o.slow_policy != SIOS_SLOW_DROP_OLDEST) {
+			/* closed at the end of this iteration, not inside the caller's
+			 * loop over recipients: the application's callbacks run then */
 			e->stats.drops++;
 			e->stats.slow_consumer_disconnects++;
 			sios__log(SIOS__LOG_INFO, "session %s: outbound queue full (%zu bytes), closing",
 				  s->sid, s->q.bytes);
-			sios__session_close(s, SIOS_REASON_SLOW_CONSUMER);
+			s->slow = 1;
+			mark_dirty(s);
 			return SIOS_EDROPPED;
 		}
 		while (s->q.len && (s->q.bytes + bytes > e->o.max_queue_bytes ||
@@ -1610,6 +1621,10 @@ static void flush_dirty(sios__engine *e)
 		struct pss *ps;
 
 		dirty_unlink(s);
+		if (s->slow && s->state == SIOS__S_OPEN) {
+			sios__session_close(s, SIOS_REASON_SLOW_CONSUMER);
+			continue;
+		}
 		if (s->state == SIOS__S_DEAD || !wsi || s->transport != SIOS_TRANSPORT_WEBSOCKET)
 			continue;
 		ps = lws_wsi_user(wsi);

@@ -114,6 +114,7 @@ struct sios_eio_conn {
 	void *user;
 	struct sios_eio_conn *grave_next;
 	int over_low; /* the queue rose above the low-water mark */
+	int slow;     /* to be closed as a slow consumer at the next flush */
 	int dirty; /* on the engine's list of sessions to write */
 	struct sios_eio_conn *dirty_next, *dirty_prev;
 };
