@@ -7,8 +7,10 @@
  *               [--transports polling|websocket|both]
  *
  * The text message "bye" makes the server close that connection instead.
+ * Handshakes with ?deny=1 or "X-Deny: yes" are refused (403).
  * It prints "listening on port N" once it accepts connections, and
- * "open <sid>" / "close <sid> <reason>" for every connection.
+ * "open <sid> tag=<?tag> ua=<user-agent> addr=<peer> transport=<t>" and
+ * "close <sid> <reason>" for every connection.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +21,12 @@
 
 static void on_open(sios_eio_conn *c, void *ud)
 {
+	const char *tag = sios_eio_conn_query(c, "tag"), *ua = sios_eio_conn_header(c, "user-agent");
+
 	(void)ud;
-	printf("open %s\n", sios_eio_conn_id(c));
+	printf("open %s tag=%s ua=%s addr=%s transport=%s\n", sios_eio_conn_id(c), tag ? tag : "-",
+	       ua ? ua : "-", sios_eio_conn_remote_addr(c),
+	       sios_eio_conn_transport(c) == SIOS_TRANSPORT_WEBSOCKET ? "websocket" : "polling");
 	fflush(stdout);
 }
 
@@ -42,14 +48,18 @@ static void on_close(sios_eio_conn *c, int reason, void *ud)
 	fflush(stdout);
 }
 
-/* refuses handshakes that carry ?deny=1, to show the request filter */
+/* refuses handshakes with ?deny=1 or an "X-Deny: yes" header, to show the
+ * request filter */
 static void allow_request(sios_request *req, void *ud)
 {
 	const char *deny = sios_request_query(req, "deny");
+	const char *hdr = sios_request_header(req, "x-deny");
 
 	(void)ud;
 	if (deny && !strcmp(deny, "1"))
 		sios_request_reject(req, "denied by the application");
+	else if (hdr && !strcmp(hdr, "yes"))
+		sios_request_reject(req, NULL);
 }
 
 static int check(int r, const char *what)

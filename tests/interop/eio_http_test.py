@@ -127,6 +127,20 @@ def allow_request_rejects():
 
 
 @test
+def filter_reads_headers_and_handshake_data_kept():
+    """the request filter reads headers; the handshake's query, headers and address are kept"""
+    r = requests.get(url(EIO=4, transport="polling"), headers={"X-Deny": "yes"}, timeout=5)
+    err(r, 403, 4, "Forbidden")
+    r = requests.get(url(EIO=4, transport="polling", tag="t42"), headers={"User-Agent": "probe/1.0"}, timeout=5)
+    sid = json.loads(r.text[1:])["sid"]
+    SRV.wait_for(f"open {sid} tag=t42 ua=probe/1.0 addr=127.0.0.1 transport=polling")
+    ws = websocket.create_connection(f"ws://127.0.0.1:{SRV.port}{P}?EIO=4&transport=websocket&tag=w1", timeout=5)
+    wsid = json.loads(ws.recv()[1:])["sid"]
+    SRV.wait_for(f"open {wsid} tag=w1 ua=- addr=127.0.0.1 transport=websocket")
+    ws.close()
+
+
+@test
 def polling_payloads():
     """several packets per POST and per GET, binary as b+base64"""
     sid = handshake()["sid"]
