@@ -142,6 +142,8 @@ struct sios__engine {
 	sios_http_cb http_cb; /* requests outside the Engine.IO paths */
 	void *http_ud;
 	struct sios_eio_conn *dirty; /* websocket sessions with output to write */
+	size_t ndirty;
+	int deferred;
 	unsigned char *wbuf; /* scratch for batched websocket writes */
 	size_t wcap;
 	uint64_t ws_writes, ws_frames;
