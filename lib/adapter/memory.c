@@ -4,7 +4,6 @@
 
 #include "adapter.h"
 
-int sios__socket_op_disconnect(struct sios_socket *s, int close);
 
 static int m_join(sios__adapter *a, struct sios_socket *s, const char *room)
 {
@@ -150,7 +149,7 @@ static int m_disconnect(sios__adapter *a, const sios__sel *sel, int close)
 	(void)a;
 	sios__local_select(sel, collect_one, &c);
 	for (size_t i = 0; i < c.n; i++)
-		sios__socket_op_disconnect(c.v[i], close);
+		sios__socket_disconnect(c.v[i], close);
 	free(c.v);
 	return c.oom ? SIOS_ENOMEM : 0;
 }

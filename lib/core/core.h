@@ -183,7 +183,6 @@ struct sios_server {
 	int depth;
 	struct sios_socket *sock_grave;
 	sios__client *client_grave;
-	struct sios_nsp *nsp_grave;
 	uint64_t epoch;
 	uint64_t nsockets;
 	uint64_t packets_encoded, broadcasts, broadcast_deliveries, volatile_drops;
@@ -198,6 +197,7 @@ void sios__core_enter(sios_server *srv);
 void sios__core_leave(sios_server *srv);
 int sios__send_frame(sios__client *c, sios__frame *f);
 int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags);
+int sios__socket_disconnect(struct sios_socket *s, int close_connection);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
 struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
 

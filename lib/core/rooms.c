@@ -6,7 +6,6 @@
 
 struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);
 void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms);
-int sios__socket_disconnect(sios_socket *s, int close_connection);
 
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid)
 {
@@ -508,8 +507,6 @@ SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJ
 	return nsp->adapter->ops->server_side_emit(nsp->adapter, event, args);
 }
 
-/* used by the in-memory adapter for scope operations */
-int sios__socket_op_disconnect(sios_socket *s, int close) { return sios__socket_disconnect(s, close); }
 
 /* ---- statistics ------------------------------------------------------ */
 

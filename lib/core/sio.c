@@ -39,9 +39,7 @@ struct sios_event {
 	long long ack_id;
 	int ack_taken;
 	char *reject_msg;
-	/* broadcast responses own their data */
-	char sid[SIOS__ID_LEN + 1];
-	int owns;
+	char sid[SIOS__ID_LEN + 1]; /* who answered, for broadcast acks */
 };
 
 struct sios_ack {
@@ -54,7 +52,6 @@ struct sios_ack {
 struct sios_next {
 	sios_socket *sock;
 	struct sios__mw *mw; /* the middleware running */
-	cJSON *auth_unused;
 };
 
 /* ---- deferred frees: handles stay valid until the outermost frame ------ */
@@ -248,7 +245,6 @@ static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct s
 
 			copy->args = cJSON_Duplicate(ev->args, 1);
 			copy->ack_id = -1;
-			copy->owns = 1;
 			memcpy(copy->sid, s->id, sizeof(copy->sid));
 			for (size_t i = 0; bins && i < ev->nbins; i++) {
 				void *d = malloc(ev->bins[i].len ? ev->bins[i].len : 1);

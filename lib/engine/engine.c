@@ -225,6 +225,21 @@ static void kv_free(sios__kv *kv)
 	memset(kv, 0, sizeof(*kv));
 }
 
+/* a copy of a header lws knows by token, or NULL */
+static char *hdr_token(struct lws *wsi, enum lws_token_indexes t)
+{
+	int l = lws_hdr_total_length(wsi, t);
+	char *v;
+
+	if (l <= 0 || !(v = malloc((size_t)l + 1)))
+		return NULL;
+	if (lws_hdr_copy(wsi, v, l + 1, t) < 0) {
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 /* the value of a request header by name, from the live request */
 static char *hdr_get(struct lws *wsi, const char *name)
 {
@@ -241,19 +256,8 @@ static char *hdr_get(struct lws *wsi, const char *name)
 	for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
 		const unsigned char *ts = lws_token_to_string((enum lws_token_indexes)t);
 
-		if (ts && !strcmp((const char *)ts, key)) {
-			char *v;
-
-			l = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-			if (l <= 0)
-				return NULL;
-			v = malloc((size_t)l + 1);
-			if (v && lws_hdr_copy(wsi, v, l + 1, (enum lws_token_indexes)t) < 0) {
-				free(v);
-				return NULL;
-			}
-			return v;
-		}
+		if (ts && !strcmp((const char *)ts, key))
+			return hdr_token(wsi, (enum lws_token_indexes)t);
 	}
 	l = lws_hdr_custom_length(wsi, key, (int)nl + 1);
 	if (l >= 0) {
@@ -361,8 +365,7 @@ enum { KEEP_ALIVE = 0, HANG_UP = 1, LEAVE_OPEN = 2 };
 
 /* Writes a whole response; returns what the lws callback should return. */
 static int http_reply(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
-		      const void *body, size_t blen, int close_after, const char *extra_name,
-		      const char *extra_val)
+		      const void *body, size_t blen, int close_after)
 {
 	sios__engine *e = eng_of(wsi);
 	size_t cap = LWS_PRE + HDR_ROOM + blen;
@@ -393,8 +396,6 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 		    add_hdr(wsi, "access-control-allow-credentials:", "true", &p, end))
 			goto fail;
 	}
-	if (extra_name && add_hdr(wsi, extra_name, extra_val, &p, end))
-		goto fail;
 	if (close_after != KEEP_ALIVE && add_hdr(wsi, "connection:", "close", &p, end))
 		goto fail;
 	if (lws_finalize_http_header(wsi, &p, end))
@@ -444,14 +445,14 @@ static int http_error(struct lws *wsi, const char *origin, int code, const char 
 		return -1;
 	}
 	r = http_reply(wsi, origin, status ? status : (code == 4 ? 403 : 400),
-		       "application/json", b.p, b.len, close_after, NULL, NULL);
+		       "application/json", b.p, b.len, close_after);
 	sios__str_free(&b);
 	return r;
 }
 
 static int http_payload(struct lws *wsi, const char *origin, const char *p, size_t n)
 {
-	return http_reply(wsi, origin, 200, "text/plain; charset=UTF-8", p, n, 0, NULL, NULL);
+	return http_reply(wsi, origin, 200, "text/plain; charset=UTF-8", p, n, KEEP_ALIVE);
 }
 
 /* ---- sessions -------------------------------------------------------- */
@@ -1121,13 +1122,13 @@ static int handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps)
 		sios__session_close(s, SIOS_REASON_PARSE_ERROR);
 		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
 	}
-	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, 0, NULL, NULL);
+	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, 0);
 }
 
 static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
 {
 	const char *allow = cors_allowed(e, ps->origin);
-	char *req_hdrs = hdr_get(wsi, "access-control-request-headers");
+	char *req_hdrs = hdr_token(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
 	unsigned char buf[LWS_PRE + HDR_ROOM], *start = buf + LWS_PRE, *p = start,
 					       *end = buf + sizeof(buf) - 1;
 	int r = -1;
@@ -1189,7 +1190,7 @@ SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *
 		return SIOS_EMISUSE;
 	req->replied = 1;
 	req->result = http_reply(req->wsi, req->ps->origin, (unsigned)status, ctype, body, len,
-				 KEEP_ALIVE, NULL, NULL);
+				 KEEP_ALIVE);
 	return req->result < 0 ? SIOS_EIO : 0;
 }
 
@@ -1211,7 +1212,7 @@ static int app_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char
 		if (req.replied)
 			return req.result;
 	}
-	return http_reply(wsi, ps->origin, 404, "text/plain", "Not Found", 9, 0, NULL, NULL);
+	return http_reply(wsi, ps->origin, 404, "text/plain", "Not Found", 9, 0);
 }
 
 static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char *uri)
@@ -1225,7 +1226,7 @@ static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const c
 	int code, status, r;
 
 	pss_reset(ps);
-	ps->origin = hdr_get(wsi, "origin");
+	ps->origin = hdr_token(wsi, WSI_TOKEN_ORIGIN);
 	if (!ep)
 		return app_http(e, wsi, ps, uri);
 	ps->ep = ep;
@@ -1297,7 +1298,7 @@ static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 /* the answer to a refused upgrade; CONFIRM_UPGRADE then returns -1 */
 static int upgrade_refuse(struct lws *wsi, int code, const char *msg, unsigned status)
 {
-	char *origin = hdr_get(wsi, "origin");
+	char *origin = hdr_token(wsi, WSI_TOKEN_ORIGIN);
 
 	http_error(wsi, origin, code, msg, status, HANG_UP);
 	free(origin);
@@ -1322,9 +1323,9 @@ static int confirm_upgrade(sios__engine *e, struct lws *wsi)
 	ep = find_ep(e, uri, strlen(uri));
 	free(uri);
 	if (!ep) {
-		char *origin = hdr_get(wsi, "origin");
+		char *origin = hdr_token(wsi, WSI_TOKEN_ORIGIN);
 
-		http_reply(wsi, origin, 404, "text/plain", "Not Found", 9, HANG_UP, NULL, NULL);
+		http_reply(wsi, origin, 404, "text/plain", "Not Found", 9, HANG_UP);
 		free(origin);
 		return -1;
 	}
@@ -1752,7 +1753,7 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 				}
 				http_reply(wsi, ps->origin, 413, "application/json",
 					   "{\"code\":3,\"message\":\"Payload too large\"}", 40,
-					   HANG_UP, NULL, NULL);
+					   HANG_UP);
 				r = -1;
 			} else if (sios__str_add(&ps->body, in, len)) {
 				r = -1;

@@ -105,7 +105,7 @@ int sios__map_put(sios__map *m, const char *key, void *val)
 	return 0;
 }
 
-void *sios__map_get_n(const sios__map *m, const char *key, size_t klen)
+static void *map_get_n(const sios__map *m, const char *key, size_t klen)
 {
 	struct sios__map_slot *s = find(m, key, klen, hash_n(key, klen));
 
@@ -114,7 +114,7 @@ void *sios__map_get_n(const sios__map *m, const char *key, size_t klen)
 
 void *sios__map_get(const sios__map *m, const char *key)
 {
-	return sios__map_get_n(m, key, strlen(key));
+	return map_get_n(m, key, strlen(key));
 }
 
 void *sios__map_del(sios__map *m, const char *key)

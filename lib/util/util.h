@@ -60,7 +60,6 @@ void sios__map_free(sios__map *m); /* keys are not owned */
 /* key must stay valid while stored (it is usually inside the value). */
 int sios__map_put(sios__map *m, const char *key, void *val);
 void *sios__map_get(const sios__map *m, const char *key);
-void *sios__map_get_n(const sios__map *m, const char *key, size_t klen);
 void *sios__map_del(sios__map *m, const char *key);
 /* Iterate: *it starts at 0; returns NULL at the end. */
 void *sios__map_next(const sios__map *m, size_t *it);
