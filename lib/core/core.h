@@ -185,7 +185,7 @@ struct sios_server {
 	sios__client *client_grave;
 	uint64_t epoch;
 	uint64_t nsockets;
-	uint64_t packets_encoded, broadcasts, broadcast_deliveries, volatile_drops;
+	uint64_t packets_encoded, broadcasts, broadcast_deliveries;
 	sios__adapter_factory adapter_new;
 };
 

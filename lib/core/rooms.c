@@ -164,17 +164,12 @@ size_t sios__local_select(const sios__sel *sel, void (*fn)(sios_socket *s, void 
 
 int sios__local_deliver(sios_socket *s, sios__frame *f, unsigned flags)
 {
-	sios_server *srv = s->nsp->srv;
+	int r = sios__send_frame_flags(s->client, f,
+				       (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
 
-	if (s->client->closed)
-		return SIOS_ECLOSED;
-	if ((flags & SIOS_SCOPE_VOLATILE) && !sios__session_ready(s->client->conn)) {
-		srv->volatile_drops++;
-		return 0;
-	}
-	srv->broadcast_deliveries++;
-	return sios__send_frame_flags(s->client, f,
-				      (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
+	if (r == 0)
+		s->nsp->srv->broadcast_deliveries++;
+	return r;
 }
 
 cJSON *sios__socket_describe(sios_socket *s)
@@ -530,9 +525,9 @@ SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_
 	st.packets_encoded = srv->packets_encoded;
 	st.broadcasts = srv->broadcasts;
 	st.broadcast_deliveries = srv->broadcast_deliveries;
-	st.volatile_drops = srv->volatile_drops + e->volatile_drops;
+	st.volatile_drops = e->volatile_drops;
 	st.refused_connections = e->refused_connections;
-	st.drops = e->drops + srv->volatile_drops;
+	st.drops = e->drops;
 	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	return 0;

@@ -628,6 +628,14 @@ static void kick_writer(session *s)
 	}
 }
 
+/* whether a packet queued now would go out at once */
+static int session_ready(const session *s)
+{
+	if (s->state != SIOS__S_OPEN || s->upgrade != SIOS__U_NONE || s->q.len)
+		return 0;
+	return s->transport == SIOS_TRANSPORT_WEBSOCKET ? s->ws_wsi != NULL : s->get_wsi != NULL;
+}
+
 int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size_t natts,
 			     unsigned flags)
 {
@@ -638,6 +646,12 @@ int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size
 		return SIOS_ECLOSED;
 	if (s->slow)
 		return SIOS_EDROPPED;
+	if ((flags & SIOS__PUSH_VOLATILE) && !session_ready(s)) {
+		/* volatile: only for a client ready to take it now */
+		e->stats.drops++;
+		e->stats.volatile_drops++;
+		return SIOS_EDROPPED;
+	}
 	for (size_t i = 0; i < natts; i++)
 		bytes += atts[i]->len;
 	if (s->q.bytes + bytes > e->o.max_queue_bytes || s->q.len + npk > e->o.max_queue_packets) {
@@ -708,12 +722,6 @@ void sios__engine_flush(sios__engine *e)
 	LEAVE(e);
 }
 
-int sios__session_ready(const session *s)
-{
-	if (s->state != SIOS__S_OPEN || s->upgrade != SIOS__U_NONE || s->q.len)
-		return 0;
-	return s->transport == SIOS_TRANSPORT_WEBSOCKET ? s->ws_wsi != NULL : s->get_wsi != NULL;
-}
 
 static int push_copy(session *s, const char *type_and_data, size_t n, int binary)
 {

@@ -174,8 +174,6 @@ void sios__session_close(struct sios_eio_conn *s, int reason);
 /* Write what pushes left for websocket sessions; runs once per loop
  * iteration, after the I/O callbacks. */
 void sios__engine_flush(sios__engine *e);
-/* Whether a packet queued now would go out at once (for volatile packets). */
-int sios__session_ready(const struct sios_eio_conn *s);
 
 void sios__engine_opts_free(sios__engine_opts *o);
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src);
