@@ -158,36 +158,16 @@ SIOS_EXPORT int sios_config_set_allow_upgrades(sios_config *c, int allow)
 
 SIOS_EXPORT int sios_config_add_cors_origin(sios_config *c, const char *origin)
 {
-	char **nv, *o;
-
 	if (!c || !origin || !*origin)
 		return SIOS_EINVAL;
-	o = sios__strdup(origin);
-	nv = o ? realloc(c->eng.cors_origins, (c->eng.n_cors + 1) * sizeof(char *)) : NULL;
-	if (!nv) {
-		free(o);
-		return SIOS_ENOMEM;
-	}
-	nv[c->eng.n_cors++] = o;
-	c->eng.cors_origins = nv;
-	return 0;
+	return sios__strv_add(&c->eng.cors_origins, &c->eng.n_cors, origin, 0);
 }
 
 SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
 {
-	char **nv, *o;
-
 	if (!c || !name || !*name || strlen(name) > 100 || strchr(name, ':'))
 		return SIOS_EINVAL;
-	o = sios__strdup(name);
-	nv = o ? realloc(c->eng.keep_headers, (c->eng.n_keep + 1) * sizeof(char *)) : NULL;
-	if (!nv) {
-		free(o);
-		return SIOS_ENOMEM;
-	}
-	nv[c->eng.n_keep++] = o;
-	c->eng.keep_headers = nv;
-	return 0;
+	return sios__strv_add(&c->eng.keep_headers, &c->eng.n_keep, name, 0);
 }
 
 SIOS_EXPORT int sios_config_set_uv_loop(sios_config *c, void *uv_loop)

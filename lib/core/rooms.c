@@ -310,24 +310,6 @@ SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
 	return 0;
 }
 
-static int strv_add(char ***v, size_t *n, const char *s)
-{
-	char **nv, *d;
-
-	for (size_t i = 0; i < *n; i++)
-		if (!strcmp((*v)[i], s))
-			return 0;
-	d = sios__strdup(s);
-	nv = d ? realloc(*v, (*n + 1) * sizeof(char *)) : NULL;
-	if (!nv) {
-		free(d);
-		return SIOS_ENOMEM;
-	}
-	nv[(*n)++] = d;
-	*v = nv;
-	return 0;
-}
-
 SIOS_EXPORT int sios_scope_from_socket(sios_socket *s, sios_scope **out)
 {
 	int r;
@@ -335,7 +317,7 @@ SIOS_EXPORT int sios_scope_from_socket(sios_socket *s, sios_scope **out)
 	if (!s || !out)
 		return SIOS_EINVAL;
 	r = sios_scope_new(s->nsp, out);
-	if (!r && (r = strv_add(&(*out)->sel.except, &(*out)->sel.nexcept, s->id))) {
+	if (!r && (r = sios__strv_add(&(*out)->sel.except, &(*out)->sel.nexcept, s->id, 1))) {
 		sios_scope_free(*out);
 		*out = NULL;
 	}
@@ -346,12 +328,8 @@ SIOS_EXPORT void sios_scope_free(sios_scope *sc)
 {
 	if (!sc)
 		return;
-	for (size_t i = 0; i < sc->sel.nrooms; i++)
-		free(sc->sel.rooms[i]);
-	for (size_t i = 0; i < sc->sel.nexcept; i++)
-		free(sc->sel.except[i]);
-	free(sc->sel.rooms);
-	free(sc->sel.except);
+	sios__strv_free(&sc->sel.rooms, &sc->sel.nrooms);
+	sios__strv_free(&sc->sel.except, &sc->sel.nexcept);
 	free(sc);
 }
 
@@ -359,14 +337,14 @@ SIOS_EXPORT int sios_scope_to(sios_scope *sc, const char *room)
 {
 	if (!sc || !room || !*room)
 		return SIOS_EINVAL;
-	return strv_add(&sc->sel.rooms, &sc->sel.nrooms, room);
+	return sios__strv_add(&sc->sel.rooms, &sc->sel.nrooms, room, 1);
 }
 
 SIOS_EXPORT int sios_scope_except(sios_scope *sc, const char *room)
 {
 	if (!sc || !room || !*room)
 		return SIOS_EINVAL;
-	return strv_add(&sc->sel.except, &sc->sel.nexcept, room);
+	return sios__strv_add(&sc->sel.except, &sc->sel.nexcept, room, 1);
 }
 
 SIOS_EXPORT int sios_scope_set_flags(sios_scope *sc, unsigned flags)

@@ -1811,44 +1811,17 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 
 /* ---- engine lifecycle ------------------------------------------------ */
 
-static void strv_free(char ***v, size_t *n)
-{
-	for (size_t i = 0; i < *n; i++)
-		free((*v)[i]);
-	free(*v);
-	*v = NULL;
-	*n = 0;
-}
-
-static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn)
-{
-	*dst = NULL;
-	*dn = 0;
-	if (!sn)
-		return 0;
-	*dst = calloc(sn, sizeof(char *));
-	if (!*dst)
-		return -1;
-	for (size_t i = 0; i < sn; i++) {
-		(*dst)[i] = sios__strdup(src[i]);
-		if (!(*dst)[i])
-			return -1;
-		(*dn)++;
-	}
-	return 0;
-}
-
 void sios__engine_opts_free(sios__engine_opts *o)
 {
-	strv_free(&o->cors_origins, &o->n_cors);
-	strv_free(&o->keep_headers, &o->n_keep);
+	sios__strv_free(&o->cors_origins, &o->n_cors);
+	sios__strv_free(&o->keep_headers, &o->n_keep);
 }
 
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src)
 {
 	*dst = *src;
-	if (strv_copy(&dst->cors_origins, &dst->n_cors, src->cors_origins, src->n_cors) ||
-	    strv_copy(&dst->keep_headers, &dst->n_keep, src->keep_headers, src->n_keep)) {
+	if (sios__strv_copy(&dst->cors_origins, &dst->n_cors, src->cors_origins, src->n_cors) ||
+	    sios__strv_copy(&dst->keep_headers, &dst->n_keep, src->keep_headers, src->n_keep)) {
 		sios__engine_opts_free(dst);
 		return SIOS_ENOMEM;
 	}

@@ -124,3 +124,45 @@ char *sios__strndup(const char *s, size_t n)
 char *sios__strdup(const char *s) { return s ? sios__strndup(s, strlen(s)) : NULL; }
 
 int sios__strcaseeq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
+
+/* ---- string arrays ----------------------------------------------------- */
+
+int sios__strv_add(char ***v, size_t *n, const char *s, int unique)
+{
+	char **nv, *d;
+
+	if (unique)
+		for (size_t i = 0; i < *n; i++)
+			if (!strcmp((*v)[i], s))
+				return 0;
+	d = sios__strdup(s);
+	nv = d ? realloc(*v, (*n + 1) * sizeof(char *)) : NULL;
+	if (!nv) {
+		free(d);
+		return SIOS_ENOMEM;
+	}
+	nv[(*n)++] = d;
+	*v = nv;
+	return 0;
+}
+
+void sios__strv_free(char ***v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn)
+{
+	*dst = NULL;
+	*dn = 0;
+	for (size_t i = 0; i < sn; i++)
+		if (sios__strv_add(dst, dn, src[i], 0)) {
+			sios__strv_free(dst, dn);
+			return SIOS_ENOMEM;
+		}
+	return 0;
+}

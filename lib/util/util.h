@@ -127,6 +127,11 @@ void sios__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2
 
 /* ---- small helpers --------------------------------------------------- */
 
+/* growable arrays of owned strings */
+int sios__strv_add(char ***v, size_t *n, const char *s, int unique);
+int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn);
+void sios__strv_free(char ***v, size_t *n);
+
 char *sios__strdup(const char *s);
 char *sios__strndup(const char *s, size_t n);
 int sios__strcaseeq(const char *a, const char *b);
