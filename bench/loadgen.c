@@ -240,6 +240,27 @@ static void send_text(struct conn *c, const char *p, size_t n)
 	flush_out(c);
 }
 
+/* One read per readiness (epoll is level-triggered and reports again):
+ * > 0 bytes added, 0 nothing yet, < 0 the connection is gone. */
+static int read_some(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->rcap - c->rlen < 65536) {
+		c->rcap = c->rcap ? c->rcap * 2 : 131072;
+		c->rbuf = realloc(c->rbuf, c->rcap);
+	}
+	n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+		conn_kill(c);
+		return -1;
+	}
+	if (n < 0)
+		return 0;
+	c->rlen += (size_t)n;
+	return 1;
+}
+
 /* ---- scenario state ---------------------------------------------------- */
 
 static int measuring, draining;
@@ -360,26 +381,8 @@ static void on_packet(struct conn *c, const char *p, size_t n)
 
 static void on_readable(struct conn *c)
 {
-	{
-		/* one read per readiness: epoll is level-triggered and reports again */
-		ssize_t n;
-
-		if (c->rcap - c->rlen < 65536) {
-			c->rcap = c->rcap ? c->rcap * 2 : 131072;
-			c->rbuf = realloc(c->rbuf, c->rcap);
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-		if (n == 0) {
-			conn_kill(c);
-			return;
-		}
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_kill(c);
-			return;
-		}
-		c->rlen += (size_t)n;
-	}
+	if (read_some(c) <= 0)
+		return;
 	if (c->state == S_UPGRADE) {
 		unsigned char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
 
@@ -564,25 +567,8 @@ static void p_response(struct conn *c, const char *body, size_t n)
 
 static void http_readable(struct conn *c)
 {
-	for (;;) {
-		ssize_t n;
-
-		if (c->rcap - c->rlen < 16384) {
-			c->rcap = c->rcap ? c->rcap * 2 : 65536;
-			c->rbuf = realloc(c->rbuf, c->rcap);
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-		if (n == 0) {
-			conn_kill(c);
-			return;
-		}
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_kill(c);
-			break;
-		}
-		c->rlen += (size_t)n;
-	}
+	if (read_some(c) <= 0)
+		return;
 	for (;;) {
 		unsigned char *end = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
 		unsigned char *cl;
