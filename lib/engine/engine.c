@@ -1545,7 +1545,9 @@ static int ws_flush(sios__engine *e, struct lws *wsi, struct pss *ps)
 	sios__outpkt *p;
 	size_t used = 0;
 
-	if (lws_send_pipe_choked(wsi)) {
+	/* lws holds what the kernel did not take and asks for writable itself;
+	 * lws_send_pipe_choked() would cost a poll() per write */
+	if (lws_partial_buffered(wsi)) {
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
