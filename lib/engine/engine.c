@@ -82,7 +82,7 @@ static void dirty_unlink(session *s)
 static int q_push(sios__outq *q, sios__buf *b, int binary, int att, size_t natts)
 {
 	if (q->len == q->cap) {
-		size_t ncap = q->cap ? q->cap * 2 : 8;
+		size_t ncap = q->cap ? q->cap * 2 : 2; /* idle sockets hold one or two */
 		sios__outpkt *nv = malloc(ncap * sizeof(*nv));
 
 		if (!nv)
@@ -499,8 +499,7 @@ static void finalize(session *s)
 		return;
 	s->state = SIOS__S_DEAD;
 	dirty_unlink(s);
-	sios__loop_timer_cancel(e->loop, &s->ping_t);
-	sios__loop_timer_cancel(e->loop, &s->pong_t);
+	sios__loop_timer_cancel(e->loop, &s->hb_t);
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
 	sios__loop_timer_cancel(e->loop, &s->linger_t);
 	sios__map_del(&e->sessions, s->sid);
@@ -547,8 +546,7 @@ void sios__session_close(session *s, int reason)
 	s->state = SIOS__S_CLOSING;
 	s->reason = reason;
 	e->nsessions--;
-	sios__loop_timer_cancel(e->loop, &s->ping_t);
-	sios__loop_timer_cancel(e->loop, &s->pong_t);
+	sios__loop_timer_cancel(e->loop, &s->hb_t);
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
 	/* A client that got "3probe" has paused polling and waits to finish the
 	 * upgrade: a server close lets it finish, then flushes over websocket.
@@ -585,8 +583,6 @@ void sios__session_close(session *s, int reason)
 	LEAVE(e);
 }
 
-static void ping_cb(sios__timer *t);
-static void pong_cb(sios__timer *t);
 
 static void upgrade_cb(sios__timer *t)
 {
@@ -735,26 +731,22 @@ static int push_copy(session *s, const char *type_and_data, size_t n, int binary
 	return r;
 }
 
-static void ping_cb(sios__timer *t)
+/* One timer per session for the heartbeat: it fires for the next ping, or,
+ * once a ping is queued, at the pong deadline. */
+static void heartbeat_cb(sios__timer *t)
 {
-	session *s = container_of(t, session, ping_t);
+	session *s = container_of(t, session, hb_t);
 	sios__engine *e = s->eng;
 
 	ENTER(e);
-	/* the pong deadline starts when the ping is queued */
-	if (push_copy(s, "2", 1, 0) == 0)
-		sios__loop_timer_add(e->loop, &s->pong_t, e->o.ping_timeout);
-	LEAVE(e);
-}
-
-static void pong_cb(sios__timer *t)
-{
-	session *s = container_of(t, session, pong_t);
-	sios__engine *e = s->eng;
-
-	ENTER(e);
-	sios__log(SIOS__LOG_DEBUG, "session %s: ping timeout", s->sid);
-	sios__session_close(s, SIOS_REASON_PING_TIMEOUT);
+	if (s->awaiting_pong) {
+		sios__log(SIOS__LOG_DEBUG, "session %s: ping timeout", s->sid);
+		sios__session_close(s, SIOS_REASON_PING_TIMEOUT);
+	} else if (push_copy(s, "2", 1, 0) == 0) {
+		/* the pong deadline starts when the ping is queued */
+		s->awaiting_pong = 1;
+		sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_timeout);
+	}
 	LEAVE(e);
 }
 
@@ -794,13 +786,12 @@ static session *session_new(sios__engine *e, sios_eio *ep, struct lws *wsi, sios
 		return NULL;
 	}
 	peer_addr(wsi, s->remote, sizeof(s->remote));
-	sios__timer_init(&s->ping_t, ping_cb);
-	sios__timer_init(&s->pong_t, pong_cb);
+	sios__timer_init(&s->hb_t, heartbeat_cb);
 	sios__timer_init(&s->upgrade_t, upgrade_cb);
 	sios__timer_init(&s->linger_t, linger_cb);
 	e->nsessions++;
 	e->stats.sessions_opened++;
-	sios__loop_timer_add(e->loop, &s->ping_t, e->o.ping_interval);
+	sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_interval);
 	return s;
 }
 
@@ -825,9 +816,11 @@ static void on_packet(session *s, const sios__eio_pkt *pkt)
 			s->ep->on_message(s, pkt->data, pkt->len, pkt->binary, s->ep->message_ud);
 		break;
 	case SIOS__EIO_PONG:
-		sios__loop_timer_cancel(e->loop, &s->pong_t);
-		if (!sios__timer_armed(&s->ping_t))
-			sios__loop_timer_add(e->loop, &s->ping_t, e->o.ping_interval);
+		if (s->awaiting_pong) {
+			s->awaiting_pong = 0;
+			sios__loop_timer_cancel(e->loop, &s->hb_t);
+			sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_interval);
+		}
 		break;
 	case SIOS__EIO_PING: {
 		/* v4 clients do not ping, but answering costs nothing */
@@ -1482,13 +1475,41 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 	ws_kill(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR);
 }
 
+/* one whole websocket message */
+static void ws_message(sios__engine *e, struct lws *wsi, struct pss *ps, const char *data,
+		       size_t len, int binary)
+{
+	session *s = ps->s;
+
+	e->stats.bytes_in += len;
+	if (ps->kind == K_PROBE) {
+		probe_message(e, wsi, ps, data, len, binary);
+	} else {
+		sios__eio_pkt pkt;
+
+		if (sios__eio_decode(data, len, binary, &pkt) || pkt.type == SIOS__EIO_OPEN ||
+		    pkt.type == SIOS__EIO_UPGRADE) {
+			sios__log(SIOS__LOG_WARN, "session %s: malformed websocket packet, closing",
+				  s->sid);
+			sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		} else {
+			on_packet(s, &pkt);
+		}
+	}
+}
+
 static int ws_receive(sios__engine *e, struct lws *wsi, struct pss *ps, const void *in,
 		      size_t len)
 {
 	session *s = ps->s;
+	int whole;
 
 	if (ps->kill || !s)
 		return 0;
+	/* a message that fits lws's receive buffer arrives in one piece: it is
+	 * handled where lws put it, with no copy and no buffer of our own */
+	whole = lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) &&
+		!lws_remaining_packet_payload(wsi);
 	if (lws_is_first_fragment(wsi)) {
 		ps->body.len = 0;
 		ps->rx_binary = lws_frame_is_binary(wsi);
@@ -1506,31 +1527,20 @@ static int ws_receive(sios__engine *e, struct lws *wsi, struct pss *ps, const vo
 			sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
 		}
 		ps->s = NULL;
+		sios__str_free(&ps->body);
 		return -1;
+	}
+	if (whole) {
+		ws_message(e, wsi, ps, in, len, ps->rx_binary);
+		return 0;
 	}
 	if (sios__str_add(&ps->body, in, len))
 		return -1;
 	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 		return 0;
-	e->stats.bytes_in += ps->body.len;
-	if (ps->kind == K_PROBE) {
-		probe_message(e, wsi, ps, ps->body.p, ps->body.len, ps->rx_binary);
-	} else {
-		sios__eio_pkt pkt;
-
-		if (sios__eio_decode(ps->body.p, ps->body.len, ps->rx_binary, &pkt) ||
-		    pkt.type == SIOS__EIO_OPEN || pkt.type == SIOS__EIO_UPGRADE) {
-			sios__log(SIOS__LOG_WARN, "session %s: malformed websocket packet, closing",
-				  s->sid);
-			sios__session_close(s, SIOS_REASON_PARSE_ERROR);
-		} else {
-			on_packet(s, &pkt);
-		}
-	}
-	if (ps->body.cap > 65536)
-		sios__str_free(&ps->body); /* do not keep a large buffer per idle socket */
-	else
-		ps->body.len = 0;
+	ws_message(e, wsi, ps, ps->body.p, ps->body.len, ps->rx_binary);
+	/* an idle socket keeps no reassembly buffer */
+	sios__str_free(&ps->body);
 	return 0;
 }
 

@@ -108,11 +108,13 @@ struct sios_eio_conn {
 	char close_pkt; /* what ends a closing polling session: '1' or '6' */
 	struct lws *get_wsi, *post_wsi, *ws_wsi, *probe_wsi;
 	sios__outq q;
-	sios__timer ping_t, pong_t, upgrade_t, linger_t;
+	sios__timer hb_t; /* heartbeat: the next ping, or the pong deadline */
+	sios__timer upgrade_t, linger_t;
 	sios__kv headers, query;
-	char remote[64];
+	char remote[48]; /* an IPv6 address in text fits in 46 */
 	void *user;
 	struct sios_eio_conn *grave_next;
+	int awaiting_pong; /* a ping went out: hb_t is the pong deadline */
 	int over_low; /* the queue rose above the low-water mark */
 	int slow;     /* to be closed as a slow consumer at the next flush */
 	int dirty; /* on the engine's list of sessions to write */

@@ -78,6 +78,22 @@ for (const mode of Object.keys(MODES)) {
     s.disconnect();
   });
 
+  test(`${mode}: large and small messages interleaved arrive whole, in order`, async () => {
+    // the websocket receive buffer is 1 KB: bigger messages come in pieces
+    // and are reassembled, smaller ones are read in place
+    const s = await connect(mode);
+    const sizes = [10, 1023, 1024, 1025, 5000, 3, 70000, 200, 2048, 1];
+    const bin = Buffer.alloc(3000, 7);
+    const answers = await Promise.all(sizes.map((n, i) => emitAck(s, 'echo', i, 'é'.repeat(n), i === 6 ? bin : null)));
+    answers.forEach((a, i) => {
+      assert.strictEqual(a[0], i);
+      assert.strictEqual(a[1], 'é'.repeat(sizes[i]));
+      if (i === 6) assert.ok(Buffer.from(a[2]).equals(bin), 'binary attachment intact');
+      else assert.strictEqual(a[2], null);
+    });
+    s.disconnect();
+  });
+
   test(`${mode}: a client ack times out when the server never answers`, async () => {
     const s = await connect(mode);
     const err = await new Promise((res) => s.timeout(200).emit('nobody-listens', 1, (e) => res(e)));
