@@ -104,11 +104,16 @@ demo: deps
 	$(BUILD)/examples/chat --port 3000
 
 # the benchmark: generator and sios server, optimised, no sanitizers
-BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server
+BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server $(BUILD)/bench/floor_server
 
 $(BUILD)/bench/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -g $(WARN) -o $@ $< -lm
+
+# the floor: the bench contract served by a bare epoll loop, no library
+$(BUILD)/bench/floor_server: bench/floor_server.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -o $@ $< -lcrypto
 
 $(BUILD)/bench/bench_server: bench/bench_server.c $(AR_LIB) include/sios.h
 	@mkdir -p $(dir $@)

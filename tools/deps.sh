@@ -4,7 +4,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 DEBS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
-libcjson-dev libhiredis-dev nodejs npm python3 python3-socketio python3-websocket
+libcjson-dev libhiredis-dev libssl-dev nodejs npm python3 python3-socketio python3-websocket
 python3-requests redis-server mandoc openssl chromium"
 
 missing=""
