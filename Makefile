@@ -53,7 +53,10 @@ AR_LIB  = $(BUILD)/libsios.a
 
 .PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick bench-bin
 
-all: lib examples $(UNIT) $(PROGS)
+# the benchmark tools (built with everything: a test drives them)
+BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server $(BUILD)/bench/floor_server
+
+all: lib examples $(UNIT) $(PROGS) $(BENCH_BIN)
 
 lib: $(SO) $(AR_LIB)
 
@@ -103,8 +106,7 @@ demo: deps
 	@echo "sios demo: a chat on http://127.0.0.1:3000/ (Ctrl-C stops it)"
 	$(BUILD)/examples/chat --port 3000
 
-# the benchmark: generator and sios server, optimised, no sanitizers
-BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server $(BUILD)/bench/floor_server
+# how the benchmark tools are built (make bench uses the optimised build)
 
 $(BUILD)/bench/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
