@@ -132,7 +132,7 @@ struct sios_nsp {
 typedef struct sios__client {
 	sios_server *srv;
 	sios_eio_conn *conn;
-	sios__map sockets; /* namespace name -> socket (connected or connecting) */
+	struct sios_socket *sockets; /* connected or connecting, one per namespace */
 	sios__packet pending; /* a binary packet waiting for attachments */
 	int has_pending;
 	sios_binary *bins;
@@ -149,6 +149,7 @@ struct sios_socket {
 	char id[SIOS__ID_LEN + 1];
 	struct sios_nsp *nsp;
 	sios__client *client;
+	struct sios_socket *client_next; /* the client's other sockets */
 	cJSON *auth;
 	struct sios__handler *handlers;
 	struct sios__emw *emw;

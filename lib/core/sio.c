@@ -125,7 +125,6 @@ static void reap(sios_server *srv)
 		sios__client *c = srv->client_grave;
 
 		srv->client_grave = c->grave_next;
-		sios__map_free(&c->sockets);
 		free(c);
 	}
 }
@@ -310,6 +309,26 @@ void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_a
 
 /* ---- sockets --------------------------------------------------------- */
 
+/* A client has a socket per namespace it joined, usually one or two: a
+ * list costs less per connection than a map. */
+static sios_socket *client_socket(sios__client *c, const char *nsp)
+{
+	for (sios_socket *s = c->sockets; s; s = s->client_next)
+		if (!strcmp(s->nsp->name, nsp))
+			return s;
+	return NULL;
+}
+
+/* s->client_next is kept, so a walk standing on s can go on */
+static void client_unlink(sios__client *c, sios_socket *s)
+{
+	for (sios_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next)
+		if (*pp == s) {
+			*pp = s->client_next;
+			return;
+		}
+}
+
 static void fail_acks(sios_socket *s)
 {
 	while (s->acks) {
@@ -341,7 +360,7 @@ static void socket_gone(sios_socket *s, int reason)
 	srv->nsockets--;
 	s->nsp->adapter->ops->leave_all(s->nsp->adapter, s);
 	sios__map_del(&s->nsp->sockets, s->id);
-	sios__map_del(&s->client->sockets, s->nsp->name);
+	client_unlink(s->client, s);
 	if (s->on_disc)
 		s->on_disc(s, reason, s->disc_ud);
 	if (cfg->on_disc)
@@ -435,7 +454,7 @@ static void socket_abandon(sios_socket *s)
 	if (s->state == SIOS__SOCK_CONNECTING) {
 		s->state = SIOS__SOCK_GONE;
 		if (!s->client_gone)
-			sios__map_del(&s->client->sockets, s->nsp->name);
+			client_unlink(s->client, s);
 		s->grave_next = srv->sock_grave;
 		srv->sock_grave = s;
 	}
@@ -527,7 +546,7 @@ SIOS_EXPORT int sios_next_reject(sios_next *nx, const char *message, const cJSON
 static void on_connect(sios__client *c, sios__packet *p)
 {
 	struct sios_nsp *nsp;
-	sios_socket *s = sios__map_get(&c->sockets, p->nsp);
+	sios_socket *s = client_socket(c, p->nsp);
 	cJSON *reply;
 
 	if (s) {
@@ -559,13 +578,8 @@ static void on_connect(sios__client *c, sios__packet *p)
 	p->data = NULL;
 	s->state = SIOS__SOCK_CONNECTING;
 	nsp->members++;
-	if (sios__map_put(&c->sockets, nsp->name, s)) {
-		s->state = SIOS__SOCK_GONE;
-		s->grave_next = c->srv->sock_grave;
-		c->srv->sock_grave = s;
-		protocol_error(c, "out of memory");
-		return;
-	}
+	s->client_next = c->sockets;
+	c->sockets = s;
 	run_middleware(s, sios__cfg_nsp(nsp)->mw);
 }
 
@@ -582,7 +596,7 @@ static sios_event_cb find_handler(struct sios__handler *h, const char *name, voi
 static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *bins,
 			   size_t nbins)
 {
-	sios_socket *s = sios__map_get(&c->sockets, p->nsp);
+	sios_socket *s = client_socket(c, p->nsp);
 	struct sios_nsp *cfg;
 	cJSON *name_item;
 	struct sios_event ev;
@@ -631,7 +645,7 @@ out:
 
 static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
 {
-	sios_socket *s = sios__map_get(&c->sockets, p->nsp);
+	sios_socket *s = client_socket(c, p->nsp);
 	struct sios__pending_ack **pp, *a;
 	struct sios_event ev;
 
@@ -668,7 +682,7 @@ static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *b
 		on_connect(c, p);
 		break;
 	case SIOS__P_DISCONNECT:
-		s = sios__map_get(&c->sockets, p->nsp);
+		s = client_socket(c, p->nsp);
 		if (s && s->state == SIOS__SOCK_CONNECTED)
 			socket_gone(s, SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT);
 		else if (s)
@@ -712,7 +726,6 @@ static void eio_open(sios_eio_conn *conn, void *ud)
 	}
 	c->srv = srv;
 	c->conn = conn;
-	sios__map_init(&c->sockets);
 	sios_eio_conn_set_userdata(conn, c);
 }
 
@@ -784,15 +797,17 @@ static void eio_drain(sios_eio_conn *conn, void *ud)
 {
 	sios_server *srv = ud;
 	sios__client *c = sios_eio_conn_userdata(conn);
-	size_t it = 0;
-	sios_socket *s;
+	sios_socket *s, *next;
 
 	if (!c || c->closed)
 		return;
 	ENTER(srv);
-	while ((s = sios__map_next(&c->sockets, &it)))
+	/* a socket unlinked meanwhile keeps its link: the walk goes on */
+	for (s = c->sockets; s; s = next) {
+		next = s->client_next;
 		if (s->state == SIOS__SOCK_CONNECTED && s->on_drain)
 			s->on_drain(s, s->drain_ud);
+	}
 	LEAVE(srv);
 }
 
@@ -800,14 +815,15 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 {
 	sios_server *srv = ud;
 	sios__client *c = sios_eio_conn_userdata(conn);
-	size_t it = 0;
-	sios_socket *s;
+	sios_socket *s, *next;
 
 	if (!c)
 		return;
 	ENTER(srv);
 	c->closed = 1;
-	while ((s = sios__map_next(&c->sockets, &it))) {
+	/* a socket unlinked meanwhile keeps its link: the walk goes on */
+	for (s = c->sockets; s; s = next) {
+		next = s->client_next;
 		if (s->state == SIOS__SOCK_CONNECTED) {
 			socket_gone(s, reason);
 		} else if (s->state == SIOS__SOCK_CONNECTING) {

@@ -43,10 +43,8 @@ static void reap(sios__engine *e)
 		session *s = e->grave;
 
 		e->grave = s->grave_next;
-		free(s->headers.mem);
-		free(s->headers.k);
+		free(s->headers.mem); /* kv blocks: pointers and strings */
 		free(s->query.mem);
-		free(s->query.k);
 		free(s);
 	}
 }
@@ -149,23 +147,29 @@ static int q_drain_payload(sios__engine *e, sios__outq *q, sios__str *out)
 
 static int kv_build(sios__kv *kv, sios__str *mem, size_t n)
 {
-	/* mem holds n pairs as "k\0v\0" */
-	const char *p;
+	/* mem holds n pairs as "k\0v\0"; one exact-size block keeps the key and
+	 * value pointers followed by the strings, for the session's lifetime */
+	size_t ptrs = 2 * n * sizeof(char *);
+	char *block = malloc(ptrs + mem->len + 1), *p;
 
-	kv->k = calloc(n ? 2 * n : 1, sizeof(char *));
-	if (!kv->k)
+	if (!block) {
+		sios__str_free(mem);
 		return -1;
+	}
+	p = block + ptrs;
+	if (mem->len)
+		memcpy(p, mem->p, mem->len);
+	sios__str_free(mem);
+	kv->mem = block;
+	kv->k = (const char **)(void *)block;
 	kv->v = kv->k + n;
-	kv->mem = mem->p;
 	kv->n = n;
-	p = mem->p;
 	for (size_t i = 0; i < n; i++) {
 		kv->k[i] = p;
 		p += strlen(p) + 1;
 		kv->v[i] = p;
 		p += strlen(p) + 1;
 	}
-	sios__str_init(mem);
 	return 0;
 }
 
@@ -220,8 +224,7 @@ static int parse_query(struct lws *wsi, sios__kv *kv)
 
 static void kv_free(sios__kv *kv)
 {
-	free(kv->mem);
-	free(kv->k);
+	free(kv->mem); /* the pointers are in the same block */
 	memset(kv, 0, sizeof(*kv));
 }
 
