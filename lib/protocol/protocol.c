@@ -218,18 +218,33 @@ static void renumber(cJSON *node, size_t nbins, int *next)
 			renumber(c, nbins, next);
 }
 
+/* decimal digits of a non-negative number (printf costs more than the
+ * rest of an ack's header) */
+static void add_uint(sios__str *s, unsigned long long v)
+{
+	char d[24];
+	size_t n = sizeof(d);
+
+	do
+		d[--n] = (char)('0' + v % 10);
+	while ((v /= 10));
+	sios__str_add(s, d + n, sizeof(d) - n);
+}
+
 static int prefix(sios__str *s, int type, size_t natts, const char *nsp, long long id)
 {
 	sios__str_addc(s, '4'); /* Engine.IO message */
 	sios__str_addc(s, (char)('0' + type));
-	if (natts)
-		sios__str_addf(s, "%zu-", natts);
+	if (natts) {
+		add_uint(s, natts);
+		sios__str_addc(s, '-');
+	}
 	if (nsp && strcmp(nsp, "/")) {
 		sios__str_adds(s, nsp);
 		sios__str_addc(s, ',');
 	}
 	if (id >= 0)
-		sios__str_addf(s, "%lld", id);
+		add_uint(s, (unsigned long long)id);
 	return s->oom ? -1 : 0;
 }
 
