@@ -170,6 +170,10 @@ SIOS_EXPORT int sios_config_set_slow_consumer_policy(sios_config *cfg, int polic
 /* Remove a child namespace of sios_of_regex()/sios_of_match() when its last
  * socket leaves (its handle is then invalid). Default 0. */
 SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *cfg, int on);
+/* How many namespaces one client may be connected (or connecting) to at
+ * once; a CONNECT beyond it gets a connect_error "Too many namespaces".
+ * Bounds what one client can make the server hold. Default 64. */
+SIOS_EXPORT int sios_config_set_max_client_namespaces(sios_config *cfg, unsigned n);
 /* Run on the application's libuv loop (a uv_loop_t *) instead of one of
  * sios's own: the application calls uv_run() itself, sios_server_run() is
  * not used, and sios_server_free() comes after the loop has returned. */

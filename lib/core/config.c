@@ -13,6 +13,7 @@ static void defaults(sios_config *c)
 	c->eng.max_payload = 1000000;
 	c->eng.transports = SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
 	c->eng.allow_upgrades = 1;
+	c->max_client_nsps = 64;
 }
 
 SIOS_EXPORT int sios_config_new(sios_config **out)
@@ -223,6 +224,14 @@ SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *c, int on)
 	if (!c)
 		return SIOS_EINVAL;
 	c->cleanup_empty_nsps = !!on;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_client_namespaces(sios_config *c, unsigned n)
+{
+	if (!c || !n)
+		return SIOS_EINVAL;
+	c->max_client_nsps = n;
 	return 0;
 }
 

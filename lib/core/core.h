@@ -14,6 +14,7 @@ struct sios_config {
 	char *host;
 	char *path;
 	int cleanup_empty_nsps;
+	unsigned max_client_nsps; /* namespaces one client may be in at once */
 	void *uv_loop;
 	char *tls_cert, *tls_key;
 	sios__engine_opts eng;
@@ -133,6 +134,7 @@ typedef struct sios__client {
 	sios_server *srv;
 	sios_eio_conn *conn;
 	struct sios_socket *sockets; /* connected or connecting, one per namespace */
+	unsigned nsockets;
 	sios__packet pending; /* a binary packet waiting for attachments */
 	int has_pending;
 	sios_binary *bins;

@@ -309,8 +309,8 @@ void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_a
 
 /* ---- sockets --------------------------------------------------------- */
 
-/* A client has a socket per namespace it joined, usually one or two: a
- * list costs less per connection than a map. */
+/* A client has a socket per namespace it joined, usually one or two (at
+ * most max_client_nsps): a list costs less per connection than a map. */
 static sios_socket *client_socket(sios__client *c, const char *nsp)
 {
 	for (sios_socket *s = c->sockets; s; s = s->client_next)
@@ -325,6 +325,7 @@ static void client_unlink(sios__client *c, sios_socket *s)
 	for (sios_socket **pp = &c->sockets; *pp; pp = &(*pp)->client_next)
 		if (*pp == s) {
 			*pp = s->client_next;
+			c->nsockets--;
 			return;
 		}
 }
@@ -559,6 +560,10 @@ static void on_connect(sios__client *c, sios__packet *p)
 		}
 		return;
 	}
+	if (c->nsockets >= c->srv->cfg.max_client_nsps) {
+		send_connect_error(c, p->nsp, "Too many namespaces", NULL);
+		return;
+	}
 	nsp = resolve_nsp(c->srv, p->nsp, p->data);
 	if (!nsp) {
 		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
@@ -580,6 +585,7 @@ static void on_connect(sios__client *c, sios__packet *p)
 	nsp->members++;
 	s->client_next = c->sockets;
 	c->sockets = s;
+	c->nsockets++;
 	run_middleware(s, sios__cfg_nsp(nsp)->mw);
 }
 

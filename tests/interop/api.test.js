@@ -70,6 +70,32 @@ test('the log hook receives the line a protocol error produces', async () => {
   ws.close();
 });
 
+test('a client past its namespace limit (3 here) is refused that namespace, the others go on', async () => {
+  const { Manager } = require('socket.io-client');
+  const m = new Manager(`http://127.0.0.1:${srv.port}`, { transports: ['websocket'], reconnection: false });
+  const join = (nsp) => new Promise((resolve) => {
+    const s = m.socket(nsp);
+    s.once('connect', () => resolve({ s, err: null }));
+    s.once('connect_error', (err) => resolve({ s, err }));
+  });
+  const ok = [];
+  for (const n of ['/', '/n1', '/n2']) {
+    const r = await join(n);
+    assert.strictEqual(r.err, null, `${n} connects`);
+    ok.push(r.s);
+  }
+  const over = await join('/n3');
+  assert.ok(over.err, 'the fourth namespace is refused');
+  assert.strictEqual(over.err.message, 'Too many namespaces');
+  for (const s of ok.slice(1)) assert.deepStrictEqual(await emitAck(s, 'who'), ['namespace']);
+  // leaving one makes room again
+  ok[2].disconnect();
+  const again = await join('/n4');
+  assert.strictEqual(again.err, null, 'room again after a namespace is left');
+  assert.deepStrictEqual(await emitAck(again.s, 'who'), ['namespace']);
+  for (const s of [...ok, over.s, again.s]) s.disconnect();
+});
+
 test('server stops cleanly', async () => { await srv.stop(); });
 
 run();

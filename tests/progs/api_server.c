@@ -167,10 +167,13 @@ int main(int argc, char **argv)
 
 	sios_log_callback_set(SIOS_LOG_INFO, log_line, NULL);
 	sios_server *srv;
-	sios_nsp *nsp;
+	sios_nsp *nsp, *dyn;
 
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
+	if (sios_config_set_max_client_namespaces(cfg, 0) != SIOS_EINVAL ||
+	    sios_config_set_max_client_namespaces(cfg, 3))
+		return 1;
 	if (argc == 3 && !strcmp(argv[1], "--port"))
 		sios_config_set_port(cfg, atoi(argv[2]));
 	if (sios_server_new(&srv, cfg) < 0)
@@ -187,6 +190,10 @@ int main(int argc, char **argv)
 	sios_nsp_on(nsp, "hold", on_hold, NULL);
 	sios_nsp_on(nsp, "release", on_release, NULL);
 	sios_nsp_on(nsp, "lookup", on_lookup, NULL);
+	/* /n0, /n1, ...: for the per-client namespace limit (3) */
+	if (sios_of_regex(srv, "^/n[0-9]+$", &dyn))
+		return 1;
+	sios_nsp_on(dyn, "who", who_nsp, NULL);
 	sios_server_stop_on_signal(srv, SIGTERM);
 	printf("listening on port %d\n", sios_server_port(srv));
 	fflush(stdout);
