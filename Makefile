@@ -5,13 +5,18 @@ DESTDIR ?=
 BUILD   ?= build
 SAN     ?= 0
 CC      ?= cc
-PKGS     = libwebsockets libuv libcjson
+PKGS     = libwebsockets libuv libcjson libcrypto
 
 VERSION := $(shell sed -n 's/^\#define SIOS_VERSION_STRING "\(.*\)"/\1/p' include/sios.h)
 SOVER   := 0
 
-# Redis support: on when hiredis is installed, unless WITH_REDIS=0.
+# Redis support: on when hiredis is installed, unless WITH_REDIS=0. It is
+# reported (sios_features(), features= in sios.pc) only when the Redis code
+# is actually compiled in.
 WITH_REDIS ?= $(shell pkg-config --exists hiredis 2>/dev/null && echo 1 || echo 0)
+ifeq ($(wildcard lib/redis/*.c),)
+override WITH_REDIS := 0
+endif
 ifeq ($(WITH_REDIS),1)
 PKGS    += hiredis
 REDIS_PC = hiredis

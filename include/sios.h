@@ -62,7 +62,8 @@ enum sios_error {
 	SIOS_EIO = -9,       /* system or network failure */
 	SIOS_ETOOBIG = -10,  /* larger than the configured limit */
 	SIOS_EADDR = -11,    /* could not listen on the address or port */
-	SIOS_EDROPPED = -12  /* not queued: backpressure dropped the packet */
+	SIOS_EDROPPED = -12, /* not queued: backpressure dropped the packet */
+	SIOS_ETLS = -13      /* TLS certificate or key missing, unreadable or invalid */
 };
 
 /* A sentence describing err. Static storage; unknown codes get a generic text. */
@@ -126,7 +127,9 @@ SIOS_EXPORT void sios_config_free(sios_config *cfg);
 
 /* TCP port, 0 for any free port (read it back with sios_server_port()). Default 3000. */
 SIOS_EXPORT int sios_config_set_port(sios_config *cfg, int port);
-/* Address or interface to listen on; NULL for every interface. Default NULL. */
+/* What to listen on: an IPv4 or IPv6 address binds exactly that address, a
+ * host name ("localhost") every address it resolves to, NULL every
+ * interface (dual stack). Default NULL. */
 SIOS_EXPORT int sios_config_set_host(sios_config *cfg, const char *host);
 /* HTTP path of the Socket.IO endpoint. Default "/socket.io/". */
 SIOS_EXPORT int sios_config_set_path(sios_config *cfg, const char *path);
@@ -179,7 +182,9 @@ SIOS_EXPORT int sios_config_set_max_client_namespaces(sios_config *cfg, unsigned
  * not used, and sios_server_free() comes after the loop has returned. */
 SIOS_EXPORT int sios_config_set_uv_loop(sios_config *cfg, void *uv_loop);
 /* Serve https and wss with this certificate chain and private key (PEM
- * files); the port then speaks TLS only. SIOS_ENOTSUP without TLS. */
+ * files); the port then speaks TLS only. The files are checked now and
+ * again by sios_server_new(): SIOS_ETLS when one is missing, unreadable,
+ * not PEM, or the key does not match. SIOS_ENOTSUP without TLS. */
 SIOS_EXPORT int sios_config_set_tls(sios_config *cfg, const char *cert_file, const char *key_file);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
@@ -207,7 +212,9 @@ typedef void (*sios_post_cb)(sios_server *srv, void *ud);
 /*
  * Creates a server and starts listening (cfg is copied; NULL means defaults).
  * Nothing is served until sios_server_run(). Errors: SIOS_EINVAL,
- * SIOS_ENOMEM, SIOS_EADDR (port in use or address invalid), SIOS_EIO.
+ * SIOS_ENOMEM, SIOS_EADDR (port in use, address not ours, name unknown),
+ * SIOS_ETLS (certificate or key unusable), SIOS_EIO; on error nothing is
+ * left allocated or bound, *out is NULL and the log says why.
  */
 SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg);
 /* Runs the loop on the calling thread until the server has stopped. */

@@ -187,6 +187,9 @@ SIOS_EXPORT int sios_config_set_tls(sios_config *c, const char *cert_file, const
 		return SIOS_EINVAL;
 	if (!(sios_features() & SIOS_FEATURE_TLS))
 		return SIOS_ENOTSUP;
+	/* checked now for an early, clear error, and again by sios_server_new() */
+	if ((r = sios__tls_check(cert_file, key_file)))
+		return r;
 	if ((r = set_str(&c->tls_cert, cert_file)) || (r = set_str(&c->tls_key, key_file)))
 		return r;
 	return 0;

@@ -16,6 +16,13 @@ static void on_stop(void *ud)
 
 static void flush_engine(void *ud) { sios__engine_flush(ud); }
 
+static int accept_ok(void *ud)
+{
+	sios_server *srv = ud;
+
+	return sios__engine_accept_ok(&srv->eng);
+}
+
 static int is_drained(void *ud)
 {
 	sios_server *srv = ud;
@@ -89,6 +96,7 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	srv->loop.flush_ud = &srv->eng;
 	srv->loop.on_stop = on_stop;
 	srv->loop.is_drained = is_drained;
+	srv->loop.accept_filter = accept_ok;
 	srv->loop.hook_ud = srv;
 	*out = srv;
 	return 0;

@@ -1718,17 +1718,22 @@ static void http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 	pss_reset(ps);
 }
 
-static int refuse_conn(sios__engine *e)
+int sios__engine_accept_ok(sios__engine *e)
 {
-	uint64_t now = sios__now_ms();
+	uint64_t now;
 
+	if (e->stopping)
+		return 0;
+	if (!e->fd_cap || e->live_conns < (long)e->fd_cap)
+		return 1;
 	e->stats.refused_connections++;
+	now = sios__now_ms();
 	if (now - e->last_refuse_log > 1000) {
 		e->last_refuse_log = now;
 		sios__log(SIOS__LOG_WARN, "connection limit (%u) reached: refusing connections",
 			  e->fd_cap);
 	}
-	return 1;
+	return 0;
 }
 
 int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -1742,12 +1747,6 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	ENTER(e);
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-		if (e->stopping)
-			r = 1;
-		else if (e->fd_cap && e->live_conns >= (long)e->fd_cap)
-			r = refuse_conn(e);
-		break;
 	case LWS_CALLBACK_WSI_CREATE:
 		e->live_conns++;
 		break;

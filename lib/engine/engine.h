@@ -155,6 +155,9 @@ struct sios__engine {
 int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len);
 size_t sios__engine_pss_size(void);
+/* Whether a newly accepted TCP connection may be served (not stopping,
+ * below the descriptor cap); counts and logs a refusal. */
+int sios__engine_accept_ok(sios__engine *e);
 
 int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts *o);
 void sios__engine_free(sios__engine *e);

@@ -125,19 +125,28 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 {
 	struct lws_context_creation_info info;
 	void *foreign[1];
+	int r;
 
 	memset(l, 0, sizeof(*l));
 	sios__wheel_init(&l->wheel, sios__now_ms());
+	/* everything that can fail for a reason the user must hear about comes
+	 * before any handle or lws context exists */
+	if (o->tls_cert && (r = sios__tls_check(o->tls_cert, o->tls_key)))
+		return r;
+	if ((r = sios__listen_open(l, o)))
+		return r;
 	if (o->foreign_uv) {
 		l->uv = o->foreign_uv;
 	} else {
 		l->uv = malloc(sizeof(*l->uv));
-		if (!l->uv)
-			return SIOS_ENOMEM;
-		if (uv_loop_init(l->uv)) {
+		if (!l->uv || uv_loop_init(l->uv)) {
+			r = l->uv ? SIOS_EIO : SIOS_ENOMEM;
 			free(l->uv);
 			l->uv = NULL;
-			return SIOS_EIO;
+			sios__listen_close(l);
+			free(l->listeners);
+			l->listeners = NULL;
+			return r;
 		}
 		l->own_uv = 1;
 	}
@@ -158,8 +167,9 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&info, 0, sizeof(info));
-	info.port = o->port;
-	info.iface = o->host;
+	/* sios listens and accepts itself (listen.c) and hands lws each
+	 * connection */
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = o->protocols;
 	info.user = o->user;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
@@ -172,21 +182,31 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = o->tls_cert;
 		info.ssl_private_key_filepath = o->tls_key;
+		l->tls = 1;
 	}
 	info.timeout_secs = 20;
 	l->ctx = lws_create_context(&info);
-	if (!l->ctx) {
-		sios__log(SIOS__LOG_ERR, "cannot create the listening context on port %d", o->port);
+	l->vh = l->ctx ? lws_get_vhost_by_name(l->ctx, "default") : NULL;
+	if (!l->vh) {
+		sios__log(SIOS__LOG_ERR, "cannot create the libwebsockets context");
 		sios__loop_free(l);
-		return SIOS_EADDR;
+		return o->tls_cert ? SIOS_ETLS : SIOS_EIO;
 	}
-	l->vh = lws_get_vhost_by_name(l->ctx, "default");
-	l->port = l->vh ? lws_get_vhost_listen_port(l->vh) : o->port;
+	if ((r = sios__listen_start(l))) {
+		sios__log(SIOS__LOG_ERR, "cannot watch the listening sockets");
+		sios__loop_free(l);
+		return r;
+	}
 	return 0;
 }
 
 static void close_handles(sios__loop *l)
 {
+	sios__listen_close(l);
+	if (l->accept_pause_on) {
+		uv_close((uv_handle_t *)&l->accept_pause, handle_closed);
+		l->accept_pause_on = 0;
+	}
 	if (l->tick_on)
 		uv_timer_stop(&l->tick);
 	l->tick_on = 0;
@@ -227,6 +247,7 @@ static void stop_begin(uv_timer_t *t)
 {
 	sios__loop *l = t->data;
 
+	sios__listen_close(l); /* new connections are refused from now on */
 	if (l->on_stop)
 		l->on_stop(l->hook_ud);
 	uv_timer_start(&l->stop_timer, stop_poll, 0, 5);
@@ -305,5 +326,7 @@ void sios__loop_free(sios__loop *l)
 		free(l->uv);
 	}
 	pthread_mutex_destroy(&l->mu);
+	free(l->listeners);
+	l->listeners = NULL;
 	l->uv = NULL;
 }

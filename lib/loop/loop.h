@@ -13,6 +13,16 @@ typedef void (*sios__post_fn)(void *a, void *b);
 typedef void (*sios__loop_hook)(void *ud);
 
 struct sios__post;
+struct sios__loop;
+
+/* a listening socket of ours, accepted from on the libuv loop */
+typedef struct sios__listener {
+	int fd;
+	int polling; /* poll handle initialised */
+	uv_poll_t poll;
+	struct sios__loop *loop;
+	char text[64]; /* "127.0.0.1:3000", "[::1]:3000" for logs */
+} sios__listener;
 
 typedef struct sios__loop {
 	uv_loop_t *uv;
@@ -20,6 +30,16 @@ typedef struct sios__loop {
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
 	int port;
+	int tls;
+
+	sios__listener *listeners;
+	size_t nlisteners;
+	int listen_closed;
+	uv_timer_t accept_pause; /* out of descriptors: accept again later */
+	int accept_pause_on;     /* initialised */
+	uint64_t last_accept_log;
+	/* whether to take one more connection (0: it is closed at once) */
+	int (*accept_filter)(void *ud);
 
 	sios__wheel wheel;
 	uv_timer_t tick;
@@ -58,8 +78,12 @@ typedef struct sios__loop_opts {
 	void *foreign_uv;     /* the application's uv_loop_t, or NULL */
 	const char *tls_cert; /* PEM files for https/wss, or NULL */
 	const char *tls_key;
+	int reuseport; /* SO_REUSEPORT: several processes share the port */
 } sios__loop_opts;
 
+/* Binds, checks the TLS files, creates the lws context and starts
+ * accepting. On failure nothing is left allocated: SIOS_EADDR (cannot
+ * listen), SIOS_ETLS (certificate or key unusable), SIOS_ENOMEM, SIOS_EIO. */
 int sios__loop_init(sios__loop *l, const sios__loop_opts *o);
 int sios__loop_run(sios__loop *l);
 /* Begin the stop: on_stop runs, then the loop waits until is_drained() or
@@ -68,6 +92,17 @@ void sios__loop_stop(sios__loop *l, unsigned grace_ms);
 void sios__loop_free(sios__loop *l);
 int sios__loop_post(sios__loop *l, sios__post_fn fn, void *a, void *b);
 int sios__loop_stop_on_signal(sios__loop *l, int signum);
+
+/* listen.c */
+int sios__listen_open(sios__loop *l, const sios__loop_opts *o);
+int sios__listen_start(sios__loop *l);
+/* Stops accepting and closes the listening sockets (at a stop). */
+void sios__listen_close(sios__loop *l);
+/* The bound addresses as text; returns how many there are. */
+size_t sios__listen_addrs(const sios__loop *l, const char **out, size_t max);
+/* tls.c: whether cert and key are readable PEM and belong together;
+ * SIOS_ETLS with a log line saying why not. */
+int sios__tls_check(const char *cert, const char *key);
 
 void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms);
 /* Ask for flush_fn to run at the end of this loop iteration. */

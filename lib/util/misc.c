@@ -213,6 +213,7 @@ static const struct {
 	{SIOS_ETOOBIG, "SIOS_ETOOBIG", "larger than the configured limit"},
 	{SIOS_EADDR, "SIOS_EADDR", "cannot listen on this address or port"},
 	{SIOS_EDROPPED, "SIOS_EDROPPED", "dropped by backpressure"},
+	{SIOS_ETLS, "SIOS_ETLS", "TLS certificate or key missing, unreadable or invalid"},
 };
 
 SIOS_EXPORT const char *sios_strerror(int err)
