@@ -138,6 +138,10 @@ SIOS_EXPORT int sios_config_set_ping_interval(sios_config *cfg, unsigned ms);
 /* Time allowed for the pong in ms (1..2^31). Default 20000. */
 SIOS_EXPORT int sios_config_set_ping_timeout(sios_config *cfg, unsigned ms);
 /* Time allowed for a websocket upgrade to finish, in ms. Default 10000. */
+/* Time an Engine.IO connection on the Socket.IO path has to join a
+ * namespace (its first CONNECT accepted) before it is closed, in ms, like
+ * Node's connectTimeout. Default 45000. */
+SIOS_EXPORT int sios_config_set_connect_timeout(sios_config *cfg, unsigned ms);
 SIOS_EXPORT int sios_config_set_upgrade_timeout(sios_config *cfg, unsigned ms);
 /* Largest accepted message / POST body in bytes (64..2^30). Default 1000000. */
 SIOS_EXPORT int sios_config_set_max_payload(sios_config *cfg, size_t bytes);
@@ -354,7 +358,7 @@ SIOS_EXPORT int sios_socket_disconnect(sios_socket *sock, int close_connection);
 /* The socket id (20 URL-safe characters), valid with the handle. */
 SIOS_EXPORT const char *sios_socket_id(const sios_socket *sock);
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *sock);
-/* The CONNECT packet's auth object, or NULL. Borrowed. */
+/* The CONNECT packet's auth object; {} when the client sent none. Borrowed. */
 SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *sock);
 /* The handshake's header, query argument and peer address (see
  * sios_eio_conn_header()). */

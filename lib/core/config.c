@@ -14,6 +14,7 @@ static void defaults(sios_config *c)
 	c->eng.transports = SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
 	c->eng.allow_upgrades = 1;
 	c->max_client_nsps = 64;
+	c->connect_timeout = 45000;
 }
 
 SIOS_EXPORT int sios_config_new(sios_config **out)
@@ -124,6 +125,14 @@ SIOS_EXPORT int sios_config_set_path(sios_config *c, const char *path)
 MS_SETTER(ping_interval, ping_interval)
 MS_SETTER(ping_timeout, ping_timeout)
 MS_SETTER(upgrade_timeout, upgrade_timeout)
+
+SIOS_EXPORT int sios_config_set_connect_timeout(sios_config *c, unsigned ms)
+{
+	if (!c || ms == 0 || ms > 0x7fffffffu)
+		return SIOS_EINVAL;
+	c->connect_timeout = ms;
+	return 0;
+}
 
 SIOS_EXPORT int sios_config_set_max_payload(sios_config *c, size_t bytes)
 {

@@ -15,6 +15,7 @@ struct sios_config {
 	char *path;
 	int cleanup_empty_nsps;
 	unsigned max_client_nsps; /* namespaces one client may be in at once */
+	unsigned connect_timeout; /* ms a connection has to join a namespace */
 	void *uv_loop;
 	char *tls_cert, *tls_key;
 	sios__engine_opts eng;
@@ -140,6 +141,8 @@ typedef struct sios__client {
 	sios_binary *bins;
 	size_t nbins;
 	int closed;
+	int joined; /* a namespace has been joined: connect_t is done */
+	sios__timer connect_t;
 	struct sios__client *grave_next;
 } sios__client;
 

@@ -179,12 +179,15 @@ static void send_connect_error(sios__client *c, const char *nsp, const char *mes
 	cJSON_Delete(err);
 }
 
+/* The client broke the protocol: the whole connection closes, after what
+ * is already queued for it (as Node does); a websocket gets close code
+ * 1002 with why (a static string) as its reason. */
 static void protocol_error(sios__client *c, const char *why)
 {
 	if (c->closed)
 		return;
 	sios__log(SIOS__LOG_WARN, "client %s: %s, closing", sios_eio_conn_id(c->conn), why);
-	sios__session_close(c->conn, SIOS_REASON_PARSE_ERROR);
+	sios__session_end(c->conn, SIOS_REASON_PARSE_ERROR, SIOS__END_FLUSH, 1002, why);
 }
 
 /* ---- broadcast acknowledgements -------------------------------------- */
@@ -437,6 +440,10 @@ static void socket_connected(sios_socket *s)
 	s->state = SIOS__SOCK_CONNECTED;
 	s->connected = 1;
 	c->srv->nsockets++;
+	if (!c->joined) {
+		c->joined = 1;
+		sios__loop_timer_cancel(&c->srv->loop, &c->connect_t);
+	}
 	nsp->adapter->ops->join(nsp->adapter, s, s->id);
 	/* the CONNECT reply goes out before anything the handler emits */
 	reply = cJSON_CreateObject();
@@ -548,20 +555,22 @@ static void on_connect(sios__client *c, sios__packet *p)
 {
 	struct sios_nsp *nsp;
 	sios_socket *s = client_socket(c, p->nsp);
-	cJSON *reply;
 
 	if (s) {
-		if (s->state == SIOS__SOCK_CONNECTED) {
-			/* already connected: say so again */
-			reply = cJSON_CreateObject();
-			cJSON_AddStringToObject(reply, "sid", s->id);
-			send_simple(c, SIOS__P_CONNECT, s->nsp->name, reply);
-			cJSON_Delete(reply);
-		}
+		/* a second CONNECT to a namespace already joined is an invalid
+		 * state for Node, which closes the connection; one still in its
+		 * middleware is ignored */
+		if (s->state == SIOS__SOCK_CONNECTED)
+			protocol_error(c, "CONNECT to a namespace already joined");
 		return;
 	}
 	if (c->nsockets >= c->srv->cfg.max_client_nsps) {
 		send_connect_error(c, p->nsp, "Too many namespaces", NULL);
+		return;
+	}
+	/* a CONNECT without a payload has the auth {} (Node's default) */
+	if (!p->data && !(p->data = cJSON_CreateObject())) {
+		protocol_error(c, "out of memory");
 		return;
 	}
 	nsp = resolve_nsp(c->srv, p->nsp, p->data);
@@ -688,19 +697,21 @@ static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *b
 		on_connect(c, p);
 		break;
 	case SIOS__P_DISCONNECT:
-		s = client_socket(c, p->nsp);
-		if (s && s->state == SIOS__SOCK_CONNECTED)
-			socket_gone(s, SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT);
-		else if (s)
-			socket_abandon(s);
-		break;
 	case SIOS__P_EVENT:
 	case SIOS__P_BINARY_EVENT:
-		dispatch_event(c, p, bins, nbins);
-		break;
 	case SIOS__P_ACK:
 	case SIOS__P_BINARY_ACK:
-		dispatch_ack(c, p, bins, nbins);
+		/* only for a namespace the client has joined (Node closes the
+		 * connection on any other: "invalid state") */
+		s = client_socket(c, p->nsp);
+		if (!s || s->state != SIOS__SOCK_CONNECTED)
+			protocol_error(c, "packet for a namespace not joined");
+		else if (p->type == SIOS__P_DISCONNECT)
+			socket_gone(s, SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT);
+		else if (p->type == SIOS__P_ACK || p->type == SIOS__P_BINARY_ACK)
+			dispatch_ack(c, p, bins, nbins);
+		else
+			dispatch_event(c, p, bins, nbins);
 		break;
 	default:
 		protocol_error(c, "unexpected CONNECT_ERROR packet");
@@ -721,6 +732,22 @@ static void clear_pending(sios__client *c)
 
 /* ---- engine callbacks for the Socket.IO endpoint ---------------------- */
 
+/* No namespace joined within connectTimeout: the connection is closed, as
+ * Node does, so a client that never says CONNECT holds nothing for long. */
+static void connect_timeout_cb(sios__timer *t)
+{
+	sios__client *c = container_of(t, sios__client, connect_t);
+	sios_server *srv = c->srv;
+
+	if (c->joined || c->closed)
+		return;
+	ENTER(srv);
+	sios__log(SIOS__LOG_DEBUG, "connection %s joined no namespace in time, closing",
+		  sios_eio_conn_id(c->conn));
+	sios_eio_close(c->conn);
+	LEAVE(srv);
+}
+
 static void eio_open(sios_eio_conn *conn, void *ud)
 {
 	sios_server *srv = ud;
@@ -732,6 +759,8 @@ static void eio_open(sios_eio_conn *conn, void *ud)
 	}
 	c->srv = srv;
 	c->conn = conn;
+	sios__timer_init(&c->connect_t, connect_timeout_cb);
+	sios__loop_timer_add(&srv->loop, &c->connect_t, srv->cfg.connect_timeout);
 	sios_eio_conn_set_userdata(conn, c);
 }
 
@@ -827,6 +856,7 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 		return;
 	ENTER(srv);
 	c->closed = 1;
+	sios__loop_timer_cancel(&srv->loop, &c->connect_t);
 	/* a socket unlinked meanwhile keeps its link: the walk goes on */
 	for (s = c->sockets; s; s = next) {
 		next = s->client_next;

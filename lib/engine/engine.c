@@ -25,7 +25,12 @@ struct pss {
 	sios__str reply; /* a final polling reply to write when writable */
 	int has_reply;
 	int kill;        /* websocket: close at the next writable */
-	int kill_status;
+	int kill_status; /* its close code; LWS_CLOSE_STATUS_NOSTATUS: an empty frame */
+	const char *kill_why; /* static text for the close frame, or NULL */
+	/* the request asked for the connection to close after the reply
+	 * (HTTP/1.0 without keep-alive, or Connection: close); recorded when
+	 * it arrives, since a held poll's headers are gone by the reply */
+	int conn_close;
 };
 
 size_t sios__engine_pss_size(void) { return sizeof(struct pss); }
@@ -181,12 +186,14 @@ static const char *kv_get(const sios__kv *kv, const char *key, int nocase)
 	return NULL;
 }
 
-/* URL arguments, as lws hands them over: one decoded "k=v" per fragment */
+/* URL arguments, as lws hands them over: one decoded "k=v" per fragment.
+ * A key given twice keeps its last value, as Node does (URLSearchParams
+ * into an object), so a handshake never carries a key twice. */
 static int parse_query(struct lws *wsi, sios__kv *kv)
 {
 	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-	sios__str mem;
-	size_t n = 0;
+	sios__str all, mem;
+	size_t n = 0, nfrag = 0;
 	char *frag;
 
 	memset(kv, 0, sizeof(*kv));
@@ -196,6 +203,8 @@ static int parse_query(struct lws *wsi, sios__kv *kv)
 	frag = malloc((size_t)total + 1);
 	if (!frag)
 		return -1;
+	/* every fragment as "k\0v\0", in order */
+	sios__str_init(&all);
 	for (int i = 0;; i++) {
 		int l = lws_hdr_copy_fragment(wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
 		char *eq;
@@ -203,22 +212,37 @@ static int parse_query(struct lws *wsi, sios__kv *kv)
 		if (l < 0)
 			break;
 		eq = memchr(frag, '=', (size_t)l);
-		if (eq) {
-			sios__str_add(&mem, frag, (size_t)(eq - frag));
-			sios__str_addc(&mem, 0);
-			sios__str_add(&mem, eq + 1, (size_t)(l - (eq + 1 - frag)));
-		} else {
-			sios__str_add(&mem, frag, (size_t)l);
-			sios__str_addc(&mem, 0);
+		sios__str_add(&all, frag, eq ? (size_t)(eq - frag) : (size_t)l);
+		sios__str_addc(&all, 0);
+		if (eq)
+			sios__str_add(&all, eq + 1, (size_t)(l - (eq + 1 - frag)));
+		sios__str_addc(&all, 0);
+		nfrag++;
+	}
+	free(frag);
+	for (size_t i = 0, off = 0; i < nfrag && !all.oom; i++) {
+		const char *k = all.p + off, *v = k + strlen(k) + 1, *later = v + strlen(v) + 1;
+		int dup = 0;
+
+		off = (size_t)(later - all.p);
+		for (size_t j = i + 1; j < nfrag && !dup; j++) {
+			dup = !strcmp(k, later);
+			later += strlen(later) + 1;
+			later += strlen(later) + 1;
 		}
+		if (dup)
+			continue;
+		sios__str_add(&mem, k, strlen(k) + 1);
+		sios__str_adds(&mem, v);
 		sios__str_addc(&mem, 0);
 		n++;
 	}
-	free(frag);
-	if (mem.oom) {
+	if (all.oom || mem.oom) {
+		sios__str_free(&all);
 		sios__str_free(&mem);
 		return -1;
 	}
+	sios__str_free(&all);
 	return kv_build(kv, &mem, n);
 }
 
@@ -343,11 +367,15 @@ static void peer_addr(struct lws *wsi, char *buf, size_t len)
 
 static const char *cors_allowed(sios__engine *e, const char *origin)
 {
-	if (!origin || !e->o.n_cors)
+	if (!e->o.n_cors)
 		return NULL;
 	for (size_t i = 0; i < e->o.n_cors; i++) {
+		/* "*" is sent whether or not the request named an origin, as the
+		 * cors middleware in front of Node's server does */
 		if (!strcmp(e->o.cors_origins[i], "*"))
 			return e->o.cors_credentials ? origin : "*";
+		if (!origin)
+			continue;
 		if (!strcmp(e->o.cors_origins[i], origin))
 			return origin;
 	}
@@ -363,8 +391,38 @@ static int add_hdr(struct lws *wsi, const char *name, const char *val, unsigned 
 					   (const unsigned char *)val, (int)strlen(val), p, end);
 }
 
-/* close_after: what happens once the response is written */
-enum { KEEP_ALIVE = 0, HANG_UP = 1, LEAVE_OPEN = 2 };
+/* close_after: what happens once the response is written, plus NO_STORE
+ * for polling payloads (Cache-Control: no-store, as Node sends) */
+enum { KEEP_ALIVE = 0, HANG_UP = 1, LEAVE_OPEN = 2, NO_STORE = 4 };
+
+/* Whether lws will close the connection after this request, by the rule
+ * lws applies (lib/roles/http/server/server.c): HTTP/1.1 keeps it unless
+ * Connection says close, HTTP/1.0 closes it unless it says keep-alive. */
+static int request_wants_close(struct lws *wsi)
+{
+	char v[32] = "";
+	int l = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP), close = 1;
+
+	if (l > 7 && l < (int)sizeof(v) && lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP) > 0)
+		close = strcmp(v, "HTTP/1.1") != 0;
+	l = lws_hdr_total_length(wsi, WSI_TOKEN_CONNECTION);
+	if (l > 0 && l < (int)sizeof(v) && lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_CONNECTION) > 0) {
+		if (!strcasecmp(v, "keep-alive"))
+			close = 0;
+		else if (!strcasecmp(v, "close"))
+			close = 1;
+	}
+	return close;
+}
+
+/* whether the connection closes after the reply to the current request */
+static int conn_closes(struct lws *wsi)
+{
+	struct pss *ps = lws_wsi_user(wsi);
+
+	/* during CONFIRM_UPGRADE lws has no per-connection data yet */
+	return ps ? ps->conn_close : request_wants_close(wsi);
+}
 
 /* Writes a whole response; returns what the lws callback should return. */
 static int http_reply(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
@@ -375,8 +433,9 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 	unsigned char *buf = malloc(cap), *start, *p, *end;
 	const char *allow = cors_allowed(e, origin);
 	char clen[32];
-	int r;
+	int r, no_store = close_after & NO_STORE;
 
+	close_after &= ~NO_STORE;
 	if (!buf)
 		return -1;
 	start = p = buf + LWS_PRE;
@@ -391,6 +450,8 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
 					 (const unsigned char *)clen, (int)strlen(clen), &p, end))
 		goto fail;
+	if (no_store && add_hdr(wsi, "cache-control:", "no-store", &p, end))
+		goto fail;
 	if (allow) {
 		if (add_hdr(wsi, "access-control-allow-origin:", allow, &p, end) ||
 		    add_hdr(wsi, "vary:", "Origin", &p, end))
@@ -399,8 +460,14 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 		    add_hdr(wsi, "access-control-allow-credentials:", "true", &p, end))
 			goto fail;
 	}
-	if (close_after != KEEP_ALIVE && add_hdr(wsi, "connection:", "close", &p, end))
+	/* A reply after which the connection closes says so, or a keep-alive
+	 * client (Node's agent) reuses the closed socket: "socket hang up". */
+	if (close_after != KEEP_ALIVE || conn_closes(wsi)) {
+		if (add_hdr(wsi, "connection:", "close", &p, end))
+			goto fail;
+	} else if (add_hdr(wsi, "connection:", "keep-alive", &p, end)) {
 		goto fail;
+	}
 	if (lws_finalize_http_header(wsi, &p, end))
 		goto fail;
 	if (blen)
@@ -455,12 +522,15 @@ static int http_error(struct lws *wsi, const char *origin, int code, const char 
 
 static int http_payload(struct lws *wsi, const char *origin, const char *p, size_t n)
 {
-	return http_reply(wsi, origin, 200, "text/plain; charset=UTF-8", p, n, KEEP_ALIVE);
+	return http_reply(wsi, origin, 200, "text/plain; charset=UTF-8", p, n, NO_STORE);
 }
 
 /* ---- sessions -------------------------------------------------------- */
 
-static void ws_kill(struct lws *wsi, int status)
+/* Close a websocket at its next writable callback, with a close frame:
+ * status and a static reason, or an empty frame for
+ * LWS_CLOSE_STATUS_NOSTATUS (what Node sends when it closes a session). */
+static void ws_kill(struct lws *wsi, int status, const char *why)
 {
 	struct pss *ps = lws_wsi_user(wsi);
 
@@ -468,6 +538,7 @@ static void ws_kill(struct lws *wsi, int status)
 		ps->s = NULL;
 		ps->kill = 1;
 		ps->kill_status = status;
+		ps->kill_why = why;
 	}
 	lws_callback_on_writable(wsi);
 }
@@ -516,11 +587,11 @@ static void finalize(session *s)
 		s->post_wsi = NULL;
 	}
 	if (s->ws_wsi) {
-		ws_kill(s->ws_wsi, LWS_CLOSE_STATUS_NORMAL);
+		ws_kill(s->ws_wsi, s->close_code, s->close_why);
 		s->ws_wsi = NULL;
 	}
 	if (s->probe_wsi) {
-		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		s->probe_wsi = NULL;
 	}
 	q_free(&s->q);
@@ -539,31 +610,33 @@ static void linger_cb(sios__timer *t)
 	LEAVE(e);
 }
 
-void sios__session_close(session *s, int reason)
+void sios__session_end(session *s, int reason, unsigned flags, int ws_code, const char *why)
 {
 	sios__engine *e = s->eng;
+	int flush = !!(flags & SIOS__END_FLUSH);
 
 	if (s->state != SIOS__S_OPEN)
 		return;
 	ENTER(e);
 	s->state = SIOS__S_CLOSING;
 	s->reason = reason;
+	s->close_code = ws_code;
+	s->close_why = why;
 	e->nsessions--;
 	sios__loop_timer_cancel(e->loop, &s->hb_t);
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
 	/* A client that got "3probe" has paused polling and waits to finish the
 	 * upgrade: a server close lets it finish, then flushes over websocket.
 	 * Any other probe ends here. */
-	if (s->probe_wsi && !(s->upgrade == SIOS__U_PROBED && (reason == SIOS_REASON_FORCED_CLOSE ||
-								 reason == SIOS_REASON_SERVER_SHUTDOWN))) {
-		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+	if (s->probe_wsi && !(s->upgrade == SIOS__U_PROBED && flush)) {
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		s->probe_wsi = NULL;
 		s->upgrade = SIOS__U_NONE;
 	}
 	if (s->ep->on_close)
 		s->ep->on_close(s, reason, s->ep->close_ud);
 
-	if (reason == SIOS_REASON_FORCED_CLOSE || reason == SIOS_REASON_SERVER_SHUTDOWN) {
+	if (flush) {
 		/* deliver what is queued, then close */
 		s->close_pkt = '1';
 		if (s->transport == SIOS_TRANSPORT_WEBSOCKET && s->ws_wsi) {
@@ -586,16 +659,48 @@ void sios__session_close(session *s, int reason)
 	LEAVE(e);
 }
 
+void sios__session_close(session *s, int reason)
+{
+	int flush = reason == SIOS_REASON_FORCED_CLOSE || reason == SIOS_REASON_SERVER_SHUTDOWN;
+
+	sios__session_end(s, reason, flush ? SIOS__END_FLUSH : 0, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+}
+
+/* A client broke the protocol: its session ends at once; a websocket gets
+ * close code 1002 with why (a static string) as the reason. */
+static void session_protocol_error(session *s, const char *why)
+{
+	sios__log(SIOS__LOG_WARN, "session %s: %s, closing", s->sid, why);
+	sios__session_end(s, SIOS_REASON_PARSE_ERROR, 0, LWS_CLOSE_STATUS_PROTOCOL_ERR, why);
+}
+
+static void get_answer_noop(session *s);
+
+/* During an upgrade: every 100 ms after "3probe" a pending poll is answered
+ * with a noop, so the client can pause polling and send "5" (Node's
+ * engine.io does the same, and socket.io-client's tests rely on that
+ * timing); at the upgrade deadline the probe is given up. */
+#define UPGRADE_CHECK_MS 100
 
 static void upgrade_cb(sios__timer *t)
 {
 	session *s = container_of(t, session, upgrade_t);
 	sios__engine *e = s->eng;
+	uint64_t now = sios__now_ms();
 
+	if (s->upgrade == SIOS__U_PROBED && now < s->upgrade_deadline) {
+		if (s->get_wsi && !s->q.len)
+			get_answer_noop(s);
+		sios__loop_timer_at(e->loop, &s->upgrade_t,
+				    now + UPGRADE_CHECK_MS < s->upgrade_deadline
+					    ? now + UPGRADE_CHECK_MS
+					    : s->upgrade_deadline);
+		return;
+	}
 	ENTER(e);
 	if (s->probe_wsi) {
 		sios__log(SIOS__LOG_INFO, "session %s: upgrade timed out", s->sid);
-		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NORMAL);
+		ws_kill(s->probe_wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
 		s->probe_wsi = NULL;
 	}
 	s->upgrade = SIOS__U_NONE;
@@ -746,9 +851,13 @@ static void heartbeat_cb(sios__timer *t)
 		sios__log(SIOS__LOG_DEBUG, "session %s: ping timeout", s->sid);
 		sios__session_close(s, SIOS_REASON_PING_TIMEOUT);
 	} else if (push_copy(s, "2", 1, 0) == 0) {
-		/* the pong deadline starts when the ping is queued */
+		/* the pong deadline counts from when the ping was due, not from
+		 * this (wheel-rounded, possibly late) tick: a session is dead at
+		 * exactly pingInterval + pingTimeout without a pong */
 		s->awaiting_pong = 1;
-		sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_timeout);
+		s->hb_refreshed = 0;
+		s->pong_deadline = t->expires + e->o.ping_timeout;
+		sios__loop_timer_at(e->loop, &s->hb_t, s->pong_deadline);
 	}
 	LEAVE(e);
 }
@@ -804,6 +913,18 @@ static void session_opened(session *s)
 		s->ep->on_open(s, s->ep->open_ud);
 }
 
+/* The pong deadline has passed but the wheel has not run the timer yet:
+ * the session is dead already, and closes now, before anything it sent is
+ * served. Returns 1 when it was closed. */
+static int pong_overdue(session *s)
+{
+	if (!s->awaiting_pong || s->state != SIOS__S_OPEN || sios__now_ms() < s->pong_deadline)
+		return 0;
+	sios__log(SIOS__LOG_DEBUG, "session %s: ping timeout", s->sid);
+	sios__session_close(s, SIOS_REASON_PING_TIMEOUT);
+	return 1;
+}
+
 /* ---- incoming packets ------------------------------------------------ */
 
 static void on_packet(session *s, const sios__eio_pkt *pkt)
@@ -813,40 +934,36 @@ static void on_packet(session *s, const sios__eio_pkt *pkt)
 	if (s->state != SIOS__S_OPEN)
 		return;
 	e->stats.packets_in++;
+	if (s->awaiting_pong && pkt->type != SIOS__EIO_PONG && !s->hb_refreshed) {
+		/* as Node does: a client busy sending (a pong stuck behind a large
+		 * upload) gets pingTimeout more once per ping */
+		s->hb_refreshed = 1;
+		s->pong_deadline = sios__now_ms() + e->o.ping_timeout;
+		sios__loop_timer_at(e->loop, &s->hb_t, s->pong_deadline);
+	}
 	switch (pkt->type) {
 	case SIOS__EIO_MESSAGE:
 		if (s->ep->on_message)
 			s->ep->on_message(s, pkt->data, pkt->len, pkt->binary, s->ep->message_ud);
 		break;
 	case SIOS__EIO_PONG:
-		if (s->awaiting_pong) {
-			s->awaiting_pong = 0;
-			sios__loop_timer_cancel(e->loop, &s->hb_t);
-			sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_interval);
-		}
+		/* the next ping is due a whole interval after any pong (Node
+		 * restarts its interval timer on an unsolicited one too) */
+		s->awaiting_pong = 0;
+		sios__loop_timer_add(e->loop, &s->hb_t, e->o.ping_interval);
 		break;
-	case SIOS__EIO_PING: {
-		/* v4 clients do not ping, but answering costs nothing */
-		char *b = malloc(pkt->len + 1);
-
-		if (b) {
-			b[0] = '3';
-			memcpy(b + 1, pkt->data, pkt->len);
-			push_copy(s, b, pkt->len + 1, 0);
-			free(b);
-		}
-		break;
-	}
 	case SIOS__EIO_CLOSE:
 		s->close_pkt = '6';
 		sios__session_close(s, SIOS_REASON_TRANSPORT_CLOSE);
 		break;
 	case SIOS__EIO_NOOP:
 		break;
+	case SIOS__EIO_PING:
+		/* in Engine.IO v4 only the server pings */
+		session_protocol_error(s, "invalid heartbeat direction");
+		break;
 	default:
-		sios__log(SIOS__LOG_WARN, "session %s: unexpected packet type %d, closing",
-			  s->sid, pkt->type);
-		sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		session_protocol_error(s, "unexpected packet type");
 		break;
 	}
 }
@@ -919,6 +1036,8 @@ static int verify(sios__engine *e, sios__kv *q, unsigned want_transport, session
 	const char *sid = kv_get(q, "sid", 0);
 	unsigned t;
 
+	if (sid && !*sid)
+		sid = NULL; /* "sid=" is a handshake, as in Node */
 	*sp = NULL;
 	*status = 400;
 	if (!tr)
@@ -936,7 +1055,7 @@ static int verify(sios__engine *e, sios__kv *q, unsigned want_transport, session
 	if (sid) {
 		session *s = sios__map_get(&e->sessions, sid);
 
-		if (!s)
+		if (!s || pong_overdue(s))
 			return 1;
 		*sp = s;
 	}
@@ -1030,15 +1149,12 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 			finalize(s);
 		return r;
 	}
-	if (s->q.len || s->upgrade == SIOS__U_PROBED) {
+	if (s->q.len) {
 		sios__str out;
 		int r;
 
 		sios__str_init(&out);
-		if (s->q.len)
-			q_drain_payload(e, &s->q, &out);
-		else
-			sios__str_addc(&out, '6');
+		q_drain_payload(e, &s->q, &out);
 		check_drain(s);
 		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
 		sios__str_free(&out);
@@ -1073,6 +1189,15 @@ static int post_has_body(struct lws *wsi)
 	return strtoull(clen, NULL, 10) > 0;
 }
 
+static int is_octet_stream(struct lws *wsi)
+{
+	char v[32] = "";
+	int l = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+
+	return l == 24 && lws_hdr_copy(wsi, v, sizeof(v), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+	       !strcasecmp(v, "application/octet-stream");
+}
+
 static int handle_post_start(sios__engine *e, struct lws *wsi, struct pss *ps, session *s)
 {
 	int clen_l = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
@@ -1093,6 +1218,17 @@ static int handle_post_start(sios__engine *e, struct lws *wsi, struct pss *ps, s
 	}
 	if (cl == 0)
 		return post_refuse(wsi, ps, 3, NULL, 400, 0);
+	if (is_octet_stream(wsi)) {
+		/* binary POST bodies are Engine.IO v3's; v4 sends binary as
+		 * b+base64. Node answers 400 with no body and closes the session */
+		int r;
+
+		ps->kind = K_DISCARD;
+		ps->s = NULL;
+		r = http_reply(wsi, ps->origin, 400, NULL, NULL, 0, LEAVE_OPEN);
+		session_protocol_error(s, "binary POST body (application/octet-stream)");
+		return r;
+	}
 	if (s->post_wsi) {
 		int r = post_refuse(wsi, ps, 3, NULL, 400, 1);
 
@@ -1122,11 +1258,10 @@ static int handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps)
 	r = sios__eio_payload_decode(ps->body.p ? ps->body.p : "", ps->body.len, payload_pkt_cb, s);
 	sios__str_free(&ps->body);
 	if (r < 0) {
-		sios__log(SIOS__LOG_WARN, "session %s: malformed polling payload, closing", s->sid);
-		sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+		session_protocol_error(s, "malformed polling payload");
 		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
 	}
-	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, 0);
+	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, NO_STORE);
 }
 
 static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
@@ -1144,7 +1279,8 @@ static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
 	if (lws_add_http_header_status(wsi, 204, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
 					 (const unsigned char *)"0", 1, &p, end) ||
-	    add_hdr(wsi, "vary:", "Origin, Access-Control-Request-Headers", &p, end))
+	    add_hdr(wsi, "vary:", "Origin, Access-Control-Request-Headers", &p, end) ||
+	    add_hdr(wsi, "connection:", ps->conn_close ? "close" : "keep-alive", &p, end))
 		goto out;
 	if (allow) {
 		if (add_hdr(wsi, "access-control-allow-origin:", allow, &p, end) ||
@@ -1231,6 +1367,7 @@ static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const c
 
 	pss_reset(ps);
 	ps->origin = hdr_token(wsi, WSI_TOKEN_ORIGIN);
+	ps->conn_close = request_wants_close(wsi);
 	if (!ep)
 		return app_http(e, wsi, ps, uri);
 	ps->ep = ep;
@@ -1355,8 +1492,9 @@ static int confirm_upgrade(sios__engine *e, struct lws *wsi)
 	kv_free(&q);
 	if (code >= 0)
 		return upgrade_refuse(wsi, code, NULL, status);
-	if (s && (s->transport != SIOS_TRANSPORT_POLLING || s->state != SIOS__S_OPEN ||
-		  s->upgrade != SIOS__U_NONE || !e->o.allow_upgrades))
+	/* a second websocket on a session already upgraded or upgrading is
+	 * accepted and then closed (ws_established), as Node does */
+	if (s && s->transport == SIOS_TRANSPORT_POLLING && !e->o.allow_upgrades)
 		return upgrade_refuse(wsi, 3, NULL, 400);
 	return 0;
 }
@@ -1388,13 +1526,18 @@ static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 		/* an upgrade of a polling session begins */
 		kv_free(&q);
 		if (s->transport != SIOS_TRANSPORT_POLLING || s->state != SIOS__S_OPEN ||
-		    s->upgrade != SIOS__U_NONE)
-			return -1;
+		    s->upgrade != SIOS__U_NONE) {
+			/* already upgraded, upgrading or closing: this one is
+			 * closed with an empty close frame, the session goes on */
+			ws_kill(wsi, LWS_CLOSE_STATUS_NOSTATUS, NULL);
+			return 0;
+		}
 		ps->kind = K_PROBE;
 		ps->s = s;
 		s->probe_wsi = wsi;
 		s->upgrade = SIOS__U_PROBING;
-		sios__loop_timer_add(e->loop, &s->upgrade_t, e->o.upgrade_timeout);
+		s->upgrade_deadline = sios__now_ms() + e->o.upgrade_timeout;
+		sios__loop_timer_at(e->loop, &s->upgrade_t, s->upgrade_deadline);
 		return 0;
 	}
 	s = session_new(e, ep, wsi, &q, SIOS_TRANSPORT_WEBSOCKET);
@@ -1450,11 +1593,11 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 		/* tiny and first on this socket: written at once */
 		lws_write(wsi, buf + LWS_PRE, 6, LWS_WRITE_TEXT);
 		s->upgrade = SIOS__U_PROBED;
-		/* let the client's pending poll return so it can pause polling */
-		if (s->get_wsi && !s->q.len)
-			get_answer_noop(s);
-		else if (s->get_wsi)
+		/* a pending poll is answered by the 100 ms check (upgrade_cb) */
+		if (s->get_wsi && s->q.len)
 			lws_callback_on_writable(s->get_wsi);
+		if (sios__now_ms() + UPGRADE_CHECK_MS < s->upgrade_deadline)
+			sios__loop_timer_add(e->loop, &s->upgrade_t, UPGRADE_CHECK_MS);
 		return;
 	}
 	if (!binary && n == 1 && p[0] == '5' && s->upgrade == SIOS__U_PROBED) {
@@ -1475,7 +1618,7 @@ static void probe_message(sios__engine *e, struct lws *wsi, struct pss *ps, cons
 	sios__loop_timer_cancel(e->loop, &s->upgrade_t);
 	s->probe_wsi = NULL;
 	s->upgrade = SIOS__U_NONE;
-	ws_kill(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+	ws_kill(wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR, "bad upgrade sequence");
 }
 
 /* one whole websocket message */
@@ -1490,11 +1633,11 @@ static void ws_message(sios__engine *e, struct lws *wsi, struct pss *ps, const c
 	} else {
 		sios__eio_pkt pkt;
 
+		if (pong_overdue(s))
+			return;
 		if (sios__eio_decode(data, len, binary, &pkt) || pkt.type == SIOS__EIO_OPEN ||
 		    pkt.type == SIOS__EIO_UPGRADE) {
-			sios__log(SIOS__LOG_WARN, "session %s: malformed websocket packet, closing",
-				  s->sid);
-			sios__session_close(s, SIOS_REASON_PARSE_ERROR);
+			session_protocol_error(s, "malformed Engine.IO packet");
 		} else {
 			on_packet(s, &pkt);
 		}
@@ -1624,24 +1767,49 @@ static int ws_flush(sios__engine *e, struct lws *wsi, struct pss *ps)
 		ps->s = NULL;
 		finalize(s);
 		ps->kill = 1;
-		ps->kill_status = LWS_CLOSE_STATUS_NORMAL;
+		ps->kill_status = s->close_code;
+		ps->kill_why = s->close_why;
 		return -1;
 	}
 	return 0;
 }
 
+/* The close frame before the connection closes (the writable callback then
+ * returns -1): status and reason, or an empty frame for
+ * LWS_CLOSE_STATUS_NOSTATUS. Written raw, like the data frames: lws treats
+ * -1 from a writable callback as a dead socket and would send nothing. */
+static void ws_close_frame(struct lws *wsi, int status, const char *why)
+{
+	unsigned char f[LWS_PRE + 2 + 125], *p = f + LWS_PRE;
+	size_t n = 0;
+
+	if (status != LWS_CLOSE_STATUS_NOSTATUS) {
+		size_t wl = why ? strlen(why) : 0;
+
+		if (wl > 123)
+			wl = 123; /* control frames carry at most 125 bytes */
+		p[2] = (unsigned char)(status >> 8);
+		p[3] = (unsigned char)status;
+		if (wl)
+			memcpy(p + 4, why, wl);
+		n = 2 + wl;
+	}
+	p[0] = 0x88;
+	p[1] = (unsigned char)n;
+	lws_write(wsi, p, n + 2, LWS_WRITE_RAW);
+}
+
 static int ws_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 {
 	if (ps->kill) {
-		lws_close_reason(wsi, (enum lws_close_status)ps->kill_status, NULL, 0);
+		ws_close_frame(wsi, ps->kill_status, ps->kill_why);
 		return -1;
 	}
 	if (!ps->s || ps->kind != K_WS)
 		return 0;
 	if (ws_flush(e, wsi, ps) < 0) {
-		lws_close_reason(wsi, (enum lws_close_status)(ps->kill ? ps->kill_status
-								: LWS_CLOSE_STATUS_NORMAL),
-				 NULL, 0);
+		ws_close_frame(wsi, ps->kill ? ps->kill_status : LWS_CLOSE_STATUS_NOSTATUS,
+			       ps->kill ? ps->kill_why : NULL);
 		return -1;
 	}
 	return 0;
@@ -1669,8 +1837,6 @@ static void flush_dirty(sios__engine *e)
 		if (ws_flush(e, wsi, ps) < 0) {
 			/* closing: lws does it from the writable callback */
 			ps->kill = 1;
-			if (!ps->kill_status)
-				ps->kill_status = LWS_CLOSE_STATUS_NORMAL;
 			ps->s = NULL;
 			lws_callback_on_writable(wsi);
 		}

@@ -105,16 +105,21 @@ struct sios_eio_conn {
 	sios__engine *eng;
 	unsigned transport;
 	int state, upgrade, reason;
+	int close_code;        /* websocket close frame: status (0: empty frame) */
+	const char *close_why; /* and its static reason text, or NULL */
 	char close_pkt; /* what ends a closing polling session: '1' or '6' */
 	struct lws *get_wsi, *post_wsi, *ws_wsi, *probe_wsi;
 	sios__outq q;
 	sios__timer hb_t; /* heartbeat: the next ping, or the pong deadline */
 	sios__timer upgrade_t, linger_t;
+	uint64_t upgrade_deadline; /* a probe not finished by then is given up */
 	sios__kv headers, query;
 	char remote[48]; /* an IPv6 address in text fits in 46 */
 	void *user;
 	struct sios_eio_conn *grave_next;
 	int awaiting_pong; /* a ping went out: hb_t is the pong deadline */
+	uint64_t pong_deadline; /* when awaiting_pong: dead from this instant */
+	int hb_refreshed;       /* the deadline was pushed back once this ping */
 	int over_low; /* the queue rose above the low-water mark */
 	int slow;     /* to be closed as a slow consumer at the next flush */
 	int dirty; /* on the engine's list of sessions to write */
@@ -176,6 +181,12 @@ int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
 int sios__session_push_group(struct sios_eio_conn *s, sios__buf *head, sios__buf **atts,
 			     size_t natts, unsigned flags);
 void sios__session_close(struct sios_eio_conn *s, int reason);
+/* The same with its details: SIOS__END_FLUSH delivers what is queued
+ * first; a websocket gets close code ws_code (0: an empty close frame)
+ * with why, a static string, as its reason. */
+#define SIOS__END_FLUSH 0x1u
+void sios__session_end(struct sios_eio_conn *s, int reason, unsigned flags, int ws_code,
+		       const char *why);
 /* Write what pushes left for websocket sessions; runs once per loop
  * iteration, after the I/O callbacks. */
 void sios__engine_flush(sios__engine *e);

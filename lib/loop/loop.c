@@ -40,7 +40,12 @@ static void tick_cb(uv_timer_t *t)
 
 void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms)
 {
-	sios__wheel_add(&l->wheel, t, sios__now_ms() + delay_ms);
+	sios__loop_timer_at(l, t, sios__now_ms() + delay_ms);
+}
+
+void sios__loop_timer_at(sios__loop *l, sios__timer *t, uint64_t when_ms)
+{
+	sios__wheel_add(&l->wheel, t, when_ms);
 	if (!l->tick_on && !l->destroyed) {
 		l->tick_on = 1;
 		uv_timer_start(&l->tick, tick_cb, SIOS__WHEEL_TICK_MS, SIOS__WHEEL_TICK_MS);

@@ -105,6 +105,8 @@ size_t sios__listen_addrs(const sios__loop *l, const char **out, size_t max);
 int sios__tls_check(const char *cert, const char *key);
 
 void sios__loop_timer_add(sios__loop *l, sios__timer *t, uint64_t delay_ms);
+/* The same at an absolute time (sios__now_ms() clock). */
+void sios__loop_timer_at(sios__loop *l, sios__timer *t, uint64_t when_ms);
 /* Ask for flush_fn to run at the end of this loop iteration. */
 void sios__loop_request_flush(sios__loop *l);
 static inline void sios__loop_timer_cancel(sios__loop *l, sios__timer *t)

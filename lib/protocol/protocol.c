@@ -1,4 +1,5 @@
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,12 +37,34 @@ static int payload_valid(const sios__packet *p)
 		return d && (cJSON_IsObject(d) || cJSON_IsString(d));
 	case SIOS__P_EVENT:
 	case SIOS__P_BINARY_EVENT:
-		return cJSON_IsArray(d) && cJSON_IsString(d->child) &&
-		       !sios__reserved_event(d->child->valuestring);
+		/* a number is a valid event name in socket.io-parser: JS turns
+		 * it into a string key; event_name_number() does the same */
+		return cJSON_IsArray(d) &&
+		       ((cJSON_IsString(d->child) && !sios__reserved_event(d->child->valuestring)) ||
+			cJSON_IsNumber(d->child));
 	case SIOS__P_ACK:
 	case SIOS__P_BINARY_ACK:
-		return cJSON_IsArray(d);
+		/* "43" (no id, no data) is ignored by Node rather than refused */
+		return !d || cJSON_IsArray(d);
 	}
+	return 0;
+}
+
+/* ["1", ...] for [1, ...]: the name as JavaScript's String(1) gives it */
+static int event_name_number(cJSON *arr)
+{
+	char buf[32];
+	double v = arr->child->valuedouble;
+	cJSON *name;
+
+	if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+		snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	else
+		snprintf(buf, sizeof(buf), "%.17g", v);
+	name = cJSON_CreateString(buf);
+	if (!name)
+		return -1;
+	cJSON_ReplaceItemInArray(arr, 0, name);
 	return 0;
 }
 
@@ -103,7 +126,11 @@ int sios__packet_decode(const char *s, size_t n, sios__packet *out)
 	if (out->id >= 0 && out->type != SIOS__P_EVENT && out->type != SIOS__P_BINARY_EVENT &&
 	    out->type != SIOS__P_ACK && out->type != SIOS__P_BINARY_ACK)
 		goto bad;
-	if ((out->type == SIOS__P_ACK || out->type == SIOS__P_BINARY_ACK) && out->id < 0)
+	if ((out->type == SIOS__P_EVENT || out->type == SIOS__P_BINARY_EVENT) &&
+	    cJSON_IsNumber(out->data->child) && event_name_number(out->data))
+		goto bad;
+	if ((out->type == SIOS__P_ACK || out->type == SIOS__P_BINARY_ACK) && !out->data &&
+	    !(out->data = cJSON_CreateArray()))
 		goto bad;
 	return 0;
 bad:

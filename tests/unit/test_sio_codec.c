@@ -71,6 +71,20 @@ static void test_decode_types(void)
 	CHECK(dec("61-3[{\"_placeholder\":true,\"num\":0}]", &p) == 0 && p.type == 6 && p.id == 3,
 	      "BINARY_ACK");
 	sios__packet_clear(&p);
+	/* socket.io-parser accepts a number as an event name; JS makes it a
+	 * string key */
+	CHECK(dec("2[1,\"a\"]", &p) == 0 && !strcmp(p.data->child->valuestring, "1") &&
+		      cJSON_GetArraySize(p.data) == 2,
+	      "a numeric event name becomes the string \"1\"");
+	sios__packet_clear(&p);
+	CHECK(dec("2[2.5]", &p) == 0 && !strcmp(p.data->child->valuestring, "2.5"),
+	      "a fractional event name as JavaScript prints it");
+	sios__packet_clear(&p);
+	/* an ACK without an id or data matches nothing: accepted, then ignored */
+	CHECK(dec("3", &p) == 0 && p.id == -1 && cJSON_IsArray(p.data), "ACK without id or data");
+	sios__packet_clear(&p);
+	CHECK(dec("3[1]", &p) == 0 && p.id == -1, "ACK without id");
+	sios__packet_clear(&p);
 }
 
 static void test_malformed(void)
@@ -81,7 +95,7 @@ static void test_malformed(void)
 		"x",                /* not a digit */
 		"2{}",              /* event payload is not an array */
 		"2[]",              /* event without a name */
-		"2[1]",             /* name is not a string */
+		"2[true]",          /* name is neither a string nor a number */
 		"2abc[\"x\"]",      /* garbage before the payload */
 		"2[\"x\"",          /* truncated JSON */
 		"2[\"x\"]junk",     /* trailing garbage */
@@ -89,7 +103,7 @@ static void test_malformed(void)
 		"2[\"disconnect\"]",
 		"0[1]",             /* CONNECT payload must be an object */
 		"1{\"a\":1}",       /* DISCONNECT carries nothing */
-		"3[1]",             /* ACK without id */
+		"3{}",              /* ACK payload must be an array */
 		"31{}",             /* ACK payload must be an array */
 		"5[\"x\"]",         /* binary without a count */
 		"51[\"x\"]",        /* binary count without '-' */
