@@ -1,7 +1,9 @@
 """The library as users get it: exported symbols, make install, pkg-config,
 and an out-of-tree program built with nothing but pkg-config."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,37 +62,118 @@ int main(void) {
 '''
 
 
+_installed = {}
+
+
+def installed():
+    """`make install` of BUILD into a temporary prefix, once per run: the
+    prefix and an environment whose pkg-config finds its sios.pc"""
+    if not _installed:
+        d = tempfile.mkdtemp(prefix="sios-install-")
+        atexit.register(shutil.rmtree, d, True)
+        prefix = os.path.join(d, "usr")
+        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={os.path.relpath(BUILD, ROOT)}")
+        _installed["prefix"] = prefix
+        _installed["env"] = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+    return _installed["prefix"], _installed["env"]
+
+
+def static_libs(archive, env):
+    """what sios.pc says a program linked with libsios.a needs, the archive
+    named in place of -lsios (the .so beside it would win otherwise)"""
+    libs = sh("pkg-config --static --libs sios", env=env).split()
+    assert "-lsios" in libs, libs
+    return " ".join(archive if a == "-lsios" else a for a in libs)
+
+
+def no_ld_path():
+    return {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+
+
 @test
 def install_and_pkg_config():
     """make install into a prefix; pkg-config builds and runs a program, shared and static"""
     if SAN:
         return  # the installed library is the regular build; checked once
+    prefix, env = installed()
+    libdir = os.path.join(prefix, "lib")
+    sh("pkg-config --validate sios", env=env)
+    assert sh("pkg-config --modversion sios", env=env).strip() == sh(
+        f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
+    feats = sh("pkg-config --variable=features sios", env=env).split()
+    assert "tls" in feats, feats
     with tempfile.TemporaryDirectory() as d:
-        prefix = os.path.join(d, "usr")
-        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={os.path.relpath(BUILD, ROOT)}")
-        pc = os.path.join(prefix, "lib", "pkgconfig")
-        env = dict(os.environ, PKG_CONFIG_PATH=pc)
-        sh("pkg-config --validate sios", env=env)
-        assert sh("pkg-config --modversion sios", env=env).strip() == sh(
-            f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
-        feats = sh("pkg-config --variable=features sios", env=env).split()
-        assert "tls" in feats, feats
         src = os.path.join(d, "prog.c")
         with open(src, "w") as f:
             f.write(PROG)
-        for kind, flags in (("shared", "--cflags --libs"), ("static", "--static --cflags --libs")):
+        cflags = sh("pkg-config --cflags sios", env=env).strip()
+        for kind in ("shared", "static"):
             exe = os.path.join(d, f"prog-{kind}")
-            libs = sh(f"pkg-config {flags} sios", env=env).strip()
-            if kind == "static":
-                # link the archive, not the .so beside it
-                libs = libs.replace("-lsios", os.path.join(prefix, "lib", "libsios.a"))
-            sh(f"cc -Wall -Wextra -Werror -o {exe} {src} {libs}", env=env)
-            out = sh(exe, env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
+            libs = (sh("pkg-config --libs sios", env=env).strip() if kind == "shared"
+                    else static_libs(os.path.join(libdir, "libsios.a"), env))
+            sh(f"cc -Wall -Wextra -Werror {cflags} -o {exe} {src} {libs}", env=env)
+            run_env = dict(env, LD_LIBRARY_PATH=libdir) if kind == "shared" else no_ld_path()
+            out = sh(exe, env=run_env)
             assert out.startswith("sios "), out
-            if kind == "shared":
-                ldd = sh(f"ldd {exe}", env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
-                assert "libsios.so.0" in ldd, ldd
+            ldd = sh(f"ldd {exe}", env=run_env)
+            assert ("libsios.so.0" in ldd) == (kind == "shared"), ldd
 
+
+CJSON_PROG = r"""
+#include <stdio.h>
+#include <sios.h>
+int main(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	cJSON_AddStringToObject(o, "sios", sios_version());
+	cJSON_AddNumberToObject(o, "features", sios_features());
+	txt = cJSON_PrintUnformatted(o);
+	if (!txt)
+		return 1;
+	puts(txt);
+	cJSON_free(txt);
+	cJSON_Delete(o);
+	return 0;
+}
+"""
+
+
+@test
+def pkg_config_alone_builds_cjson_program():
+    """a program using <sios.h> and cJSON itself builds with pkg-config sios alone: shared, rpath, static"""
+    if SAN:
+        return
+    prefix, env = installed()
+    libdir = os.path.join(prefix, "lib")
+    version = sh("pkg-config --modversion sios", env=env).strip()
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "prog.c")
+        with open(src, "w") as f:
+            f.write(CJSON_PROG)
+        builds = {
+            # exactly what a user types, nothing else on the command line
+            "shared": f"cc -o {d}/shared $(pkg-config --cflags sios) {src} $(pkg-config --libs sios)",
+            "rpath": f"cc -o {d}/rpath $(pkg-config --cflags sios) {src} $(pkg-config --libs sios)"
+                     f" -Wl,-rpath,{libdir}",
+            "static": f"cc -o {d}/static $(pkg-config --cflags sios) {src} "
+                      + static_libs(os.path.join(libdir, "libsios.a"), env),
+        }
+        for kind, cmd in builds.items():
+            sh(cmd, env=env)
+            run_env = dict(no_ld_path(), LD_LIBRARY_PATH=libdir) if kind == "shared" else no_ld_path()
+            out = sh(f"{d}/{kind}", env=run_env).strip()
+            assert out.startswith('{"sios":"%s","features":' % version), (kind, out)
+            ldd = sh(f"ldd {d}/{kind}", env=run_env)
+            if kind == "static":
+                assert "libsios" not in ldd, ldd
+            else:
+                assert re.search(r"libsios\.so\.0 => %s/libsios\.so\.0 " % re.escape(libdir), ldd), (kind, ldd)
+            assert "libcjson.so" in ldd, (kind, ldd)
+
+
+FEATURES_PROG = '#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n'
 
 
 @test
@@ -100,29 +183,30 @@ def with_redis_flag():
         return
     with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "build")) as d:
         rel = os.path.relpath(d, ROOT)
-        sh(f"make -s -C {ROOT} lib BUILD={rel} WITH_REDIS=0")
-        src = os.path.join(d, "f.c")
-        with open(src, "w") as f:
-            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
-        exe = os.path.join(d, "f")
-        sh(f"cc -I{ROOT}/include -o {exe} {src} {d}/libsios.a $(pkg-config --libs libwebsockets libuv libcjson libcrypto) -lpthread")
-        assert int(sh(exe)) & 1 == 0, "SIOS_FEATURE_REDIS set without Redis"
         prefix = os.path.join(d, "p")
         sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={rel} WITH_REDIS=0")
         pc = open(os.path.join(prefix, "lib", "pkgconfig", "sios.pc")).read()
         assert "features=tls\n" in pc and "hiredis" not in pc, pc
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+        src = os.path.join(d, "f.c")
+        with open(src, "w") as f:
+            f.write(FEATURES_PROG)
+        exe = os.path.join(d, "f")
+        sh(f"cc $(pkg-config --cflags sios) -o {exe} {src} "
+           + static_libs(os.path.join(d, "libsios.a"), env), env=env)
+        assert int(sh(exe)) & 1 == 0, "SIOS_FEATURE_REDIS set without Redis"
+    prefix, env = installed()
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "f.c")
         with open(src, "w") as f:
-            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
-        sh(f"cc -I{ROOT}/include -o {d}/f {src} {ROOT}/build/libsios.a "
-           "$(pkg-config --libs libwebsockets libuv libcjson libcrypto hiredis) -lpthread")
+            f.write(FEATURES_PROG)
+        sh(f"cc $(pkg-config --cflags sios) -o {d}/f {src} "
+           + static_libs(os.path.join(BUILD, "libsios.a"), env), env=env)
         out = sh(f"{d}/f")
     import glob
     has_redis = bool(glob.glob(os.path.join(ROOT, "lib", "redis", "*.c")))
     # Redis is reported only when its code is compiled in
     assert int(out.strip()) & 1 == int(has_redis), ("Redis feature bit", out, has_redis)
-
 
 
 @test
@@ -157,8 +241,9 @@ def readme_example():
         src = os.path.join(d, "readme.c")
         with open(src, "w") as f:
             f.write(code)
-        sh(f"cc -Wall -Wextra -Werror -I{ROOT}/include -o {d}/readme {src} {BUILD}/libsios.a "
-           "$(pkg-config --libs libwebsockets libuv libcjson libcrypto hiredis) -lpthread")
+        prefix, env = installed()
+        sh(f"cc -Wall -Wextra -Werror $(pkg-config --cflags sios) -o {d}/readme {src} "
+           + static_libs(os.path.join(BUILD, "libsios.a"), env), env=env)
 
 
 
