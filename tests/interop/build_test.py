@@ -173,6 +173,51 @@ def pkg_config_alone_builds_cjson_program():
             assert "libcjson.so" in ldd, (kind, ldd)
 
 
+def files_under(top):
+    """every file and symbolic link below top, relative to it"""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in filenames + [x for x in dirnames if os.path.islink(os.path.join(dirpath, x))]:
+            out.add(os.path.relpath(os.path.join(dirpath, n), top))
+    return out
+
+
+@test
+def uninstall_removes_what_install_installed():
+    """make uninstall (DESTDIR + PREFIX) removes every file make install put there, and nothing else"""
+    if SAN:
+        return
+    with tempfile.TemporaryDirectory() as dest:
+        top = os.path.join(dest, "opt", "sios")
+        # files of other packages in the same directories, some with near names
+        foreign = {"include/sios_extra.h", "lib/libsiosx.so", "lib/libsios.so.0.0.9",
+                   "lib/pkgconfig/other.pc", "share/man/man3/sios_other.3", "share/man/man3/printf.3",
+                   "share/man/man7/other.7"}
+        for f in foreign:
+            os.makedirs(os.path.dirname(os.path.join(top, f)), exist_ok=True)
+            open(os.path.join(top, f), "w").close()
+        args = f"DESTDIR={dest} PREFIX=/opt/sios BUILD={os.path.relpath(BUILD, ROOT)}"
+        sh(f"make -s -C {ROOT} install {args}")
+        ours = files_under(top) - foreign
+        version = sh(f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
+        for must in ("include/sios.h", f"lib/libsios.so.{version}", "lib/libsios.so.0", "lib/libsios.so",
+                     "lib/libsios.a", "lib/pkgconfig/sios.pc", "share/man/man7/sios.7",
+                     "share/man/man3/sios_server_new.3", "share/man/man3/sios_server_run.3"):
+            assert must in ours, (must, sorted(ours))
+        # a page per documented function, the page itself or a .so link page
+        hdr = open(os.path.join(ROOT, "include", "sios.h")).read()
+        funcs = set(re.findall(r"SIOS_EXPORT[^;(]*?\b(sios_\w+)\s*\(", hdr))
+        missing = sorted(f for f in funcs if f"share/man/man3/{f}.3" not in ours)
+        assert not missing, missing
+        assert open(os.path.join(top, "share/man/man3/sios_server_run.3")).read() == ".so man3/sios_server_new.3\n"
+        sh(f"make -s -C {ROOT} uninstall {args}")
+        left = files_under(top)
+        assert left == foreign, ("left behind", sorted(left - foreign), "removed", sorted(foreign - left))
+        # again, with nothing installed: still succeeds
+        sh(f"make -s -C {ROOT} uninstall {args}")
+        assert files_under(top) == foreign
+
+
 FEATURES_PROG = '#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n'
 
 
