@@ -256,7 +256,7 @@ def with_redis_flag():
 
 @test
 def man_pages():
-    """every public function has a man page, and mandoc -Tlint finds nothing"""
+    """every public function has a man page, every .Xr leads to one, and mandoc -Tlint finds nothing"""
     import glob
     import re
     hdr = open(os.path.join(ROOT, "include", "sios.h")).read()
@@ -271,6 +271,11 @@ def man_pages():
         assert out.returncode == 0 and not out.stdout.strip(), out.stdout
     missing = sorted(funcs - documented)
     assert not missing, f"functions without a man page: {missing}"
+    # every cross-reference to a sios page leads to one
+    names = {n for p in pages for n in re.findall(r"^\.Nm (sios\w*)", open(p).read(), re.M)}
+    for p in pages:
+        for name in re.findall(r"^\.Xr (sios\w*) [37]", open(p).read(), re.M):
+            assert name in names, f"{os.path.basename(p)}: .Xr {name} names no page"
 
 
 
