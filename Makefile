@@ -106,10 +106,14 @@ check: deps
 check-fast: all
 	/usr/bin/python3 tests/run.py --build build
 
-demo: deps
-	$(MAKE) all
-	@echo "sios demo: a chat on http://127.0.0.1:3000/ (Ctrl-C stops it)"
-	$(BUILD)/examples/chat --port 3000
+# The chat example on 127.0.0.1:$(PORT), with only what it needs installed
+# (tools/deps.sh demo: the build dependencies and socket.io-client).
+PORT = 3000
+demo:
+	@tools/deps.sh demo
+	$(MAKE) examples
+	@echo "sios demo: a chat on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(BUILD)/examples/chat --port $(PORT)
 
 # how the benchmark tools are built (make bench uses the optimised build)
 
