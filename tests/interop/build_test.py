@@ -298,6 +298,20 @@ def readme_example():
 
 
 @test
+def readme_points_inside_the_repository():
+    """every file the README names is in the repository; none is outside it"""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert "../" not in text, [l for l in text.splitlines() if "../" in l]
+    names = set(re.findall(r"\]\(([^)\s]+)\)", text))  # link and image targets
+    names |= {t for t in re.findall(r"`([^`\s]+)`", text)
+              if "/" in t and re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", t)}
+    assert "tools/deps.sh" in names and "bench/loadgen.c" in names, sorted(names)
+    missing = sorted(n for n in names if not n.startswith(("http:", "https:"))
+                     and not os.path.exists(os.path.join(ROOT, n)))
+    assert not missing, f"README names files that are not here: {missing}"
+
+
+@test
 def abi_symbol_list():
     """the exported symbols match the checked-in list abi/sios.symbols exactly"""
     out = sh(f"nm -D --defined-only {BUILD}/libsios.so")
