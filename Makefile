@@ -106,10 +106,14 @@ check: deps
 check-fast: all
 	/usr/bin/python3 tests/run.py --build build
 
-demo: deps
-	$(MAKE) all
-	@echo "sios demo: a chat on http://127.0.0.1:3000/ (Ctrl-C stops it)"
-	$(BUILD)/examples/chat --port 3000
+# The chat example on 127.0.0.1:$(PORT), with only what it needs installed
+# (tools/deps.sh demo: the build dependencies and socket.io-client).
+PORT = 3000
+demo:
+	@tools/deps.sh demo
+	$(MAKE) examples
+	@echo "sios demo: a chat on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(BUILD)/examples/chat --port $(PORT)
 
 # how the benchmark tools are built (make bench uses the optimised build)
 
@@ -138,6 +142,16 @@ bench-quick: deps
 	$(MAKE) lib bench-bin
 	/usr/bin/python3 bench/run.py --quick
 
+# What install puts where. Every man3 page is installed, and for each further
+# function a page documents (its .Nm lines) a one-line ".so" page, so that
+# `man sios_server_run` finds sios_server_new(3). uninstall removes exactly
+# these files (of this version) and leaves the directories, which may have
+# existed before and may hold other packages' files.
+MAN3       = $(wildcard man/*.3)
+MAN7       = $(wildcard man/*.7)
+MAN3_NAMES = $(sort $(notdir $(MAN3)) \
+	$(addsuffix .3,$(shell sed -n 's/^\.Nm \(sios_[a-z_0-9]*\).*/\1/p' $(MAN3))))
+
 install: $(SO) $(AR_LIB)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/share/man/man3 $(DESTDIR)$(PREFIX)/share/man/man7
@@ -149,18 +163,22 @@ install: $(SO) $(AR_LIB)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@FEATURES@|$(FEATURES)|' -e 's|@REDIS_PC@|$(REDIS_PC)|' pkgconfig/sios.pc.in \
 	    > $(DESTDIR)$(LIBDIR)/pkgconfig/sios.pc
-	for f in man/*.3; do \
+	for f in $(MAN3); do \
 		install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man3/; \
 		for n in $$(sed -n 's/^\.Nm \(sios_[a-z_0-9]*\).*/\1/p' $$f); do \
 			[ "$$n.3" = "$$(basename $$f)" ] || \
 			echo ".so man3/$$(basename $$f)" > $(DESTDIR)$(PREFIX)/share/man/man3/$$n.3; \
 		done; \
 	done
-	for f in man/*.7; do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man7/; done
+	for f in $(MAN7); do install -m 644 $$f $(DESTDIR)$(PREFIX)/share/man/man7/; done
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/sios.h $(DESTDIR)$(LIBDIR)/libsios.* \
+	rm -f $(DESTDIR)$(PREFIX)/include/sios.h \
+		$(DESTDIR)$(LIBDIR)/libsios.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libsios.so $(DESTDIR)$(LIBDIR)/libsios.a \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/sios.pc
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man3/,$(MAN3_NAMES)) \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man7/,$(notdir $(MAN7)))
 
 clean:
 	rm -rf build

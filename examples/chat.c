@@ -13,7 +13,9 @@
  *       "unauthorized" otherwise); admin-action is acknowledged {ok:true}.
  * "/workspace-N": message (any data) goes to the whole namespace.
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +255,44 @@ static int check(int r, const char *what)
 	return r;
 }
 
+static const char usage[] =
+	"usage: chat [--port N] [--admin-token T] [--client-js PATH]\n"
+	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
+	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n";
+
+/* A bad command line: one line on stderr, exit status 2. */
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("chat: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+static const char *value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", argv[*i]);
+	return argv[++*i];
+}
+
+/* the whole of v as a decimal number from 0 to max */
+static int number(const char *opt, const char *v, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > max)
+		bad_usage("%s: '%s' is not a number from 0 to %ld", opt, v, max);
+	return (int)n;
+}
+
 int main(int argc, char **argv)
 {
 	const char *js = "tests/node_modules/socket.io-client/dist/socket.io.min.js";
@@ -261,17 +301,20 @@ int main(int argc, char **argv)
 	sios_nsp *root, *admin, *ws;
 	int port = 3000;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			port = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--admin-token"))
-			admin_token = argv[i + 1];
-		else if (!strcmp(argv[i], "--client-js"))
-			js = argv[i + 1];
-		else {
-			fprintf(stderr, "chat: unknown option %s\n", argv[i]);
-			return 2;
-		}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--port"))
+			port = number(a, value(argc, argv, &i), 65535);
+		else if (!strcmp(a, "--admin-token"))
+			admin_token = value(argc, argv, &i);
+		else if (!strcmp(a, "--client-js"))
+			js = value(argc, argv, &i);
+		else
+			bad_usage("unknown option %s", a);
 	}
 	load_client_js(js);
 	check(sios_config_new(&cfg), "config");

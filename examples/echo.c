@@ -15,12 +15,23 @@
  * header, the room query argument, the peer address), answer and
  * disconnection.
  */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sios.h>
+
+static const char usage[] =
+	"usage: echo [--port N] [--ping-interval MS] [--ping-timeout MS]\n"
+	"            [--tls-cert FILE --tls-key FILE]\n"
+	"A Socket.IO server on 127.0.0.1 (port 3000 unless --port; 0 picks a free one)\n"
+	"that echoes events on \"/\" and \"/admin\".\n";
+
+static sios_config *cfg;
 
 static void print_json(const char *what, const char *id, const cJSON *j)
 {
@@ -107,34 +118,83 @@ static int check(int r, const char *what)
 	return r;
 }
 
+/* A bad command line: one line on stderr, exit status 2. */
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("echo: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	sios_config_free(cfg);
+	exit(2);
+}
+
+static const char *value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", argv[*i]);
+	return argv[++*i];
+}
+
+/* the whole of v as a decimal number from 0 to max */
+static long number(const char *opt, const char *v, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > max)
+		bad_usage("%s: '%s' is not a number from 0 to %ld", opt, v, max);
+	return n;
+}
+
+/* a value sios refuses is a bad command line too */
+static void set(int r, const char *opt, const char *v)
+{
+	if (r < 0)
+		bad_usage("%s %s: %s", opt, v, sios_strerror(r));
+}
+
 int main(int argc, char **argv)
 {
 	static const char *names[] = {"/", "/admin"};
-	const char *cert = NULL, *key = NULL;
-	sios_config *cfg;
+	const char *cert = NULL, *key = NULL, *v;
 	sios_server *srv;
 
 	check(sios_config_new(&cfg), "config");
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_keep_header(cfg, "x-client"), "keep_header");
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			check(sios_config_set_port(cfg, atoi(argv[i + 1])), argv[i]);
-		else if (!strcmp(argv[i], "--ping-interval"))
-			check(sios_config_set_ping_interval(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
-		else if (!strcmp(argv[i], "--ping-timeout"))
-			check(sios_config_set_ping_timeout(cfg, (unsigned)atoi(argv[i + 1])), argv[i]);
-		else if (!strcmp(argv[i], "--tls-cert"))
-			cert = argv[i + 1];
-		else if (!strcmp(argv[i], "--tls-key"))
-			key = argv[i + 1];
-		else {
-			fprintf(stderr, "echo: unknown option %s\n", argv[i]);
-			return 2;
-		}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			sios_config_free(cfg);
+			return 0;
+		} else if (!strcmp(a, "--port")) {
+			v = value(argc, argv, &i);
+			set(sios_config_set_port(cfg, (int)number(a, v, 65535)), a, v);
+		} else if (!strcmp(a, "--ping-interval")) {
+			v = value(argc, argv, &i);
+			set(sios_config_set_ping_interval(cfg, (unsigned)number(a, v, UINT_MAX)), a, v);
+		} else if (!strcmp(a, "--ping-timeout")) {
+			v = value(argc, argv, &i);
+			set(sios_config_set_ping_timeout(cfg, (unsigned)number(a, v, UINT_MAX)), a, v);
+		} else if (!strcmp(a, "--tls-cert"))
+			cert = value(argc, argv, &i);
+		else if (!strcmp(a, "--tls-key"))
+			key = value(argc, argv, &i);
+		else
+			bad_usage("unknown option %s", a);
 	}
-	if (cert || key)
-		check(sios_config_set_tls(cfg, cert ? cert : "", key ? key : ""), "tls");
+	if (!cert != !key)
+		bad_usage("--tls-cert and --tls-key go together");
+	if (cert)
+		check(sios_config_set_tls(cfg, cert, key), "tls");
 	check(sios_server_new(&srv, cfg), "server");
 	sios_config_free(cfg);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

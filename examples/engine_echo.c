@@ -12,12 +12,24 @@
  * "open <sid> tag=<?tag> ua=<user-agent> addr=<peer> transport=<t>" and
  * "close <sid> <reason>" for every connection.
  */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sios.h>
+
+static const char usage[] =
+	"usage: engine_echo [--port N] [--ping-interval MS] [--ping-timeout MS]\n"
+	"                   [--max-payload BYTES] [--max-connections N] [--cors ORIGIN]\n"
+	"                   [--transports polling|websocket|both]\n"
+	"A raw Engine.IO echo endpoint at /engine.io/ on 127.0.0.1 (port 3000 unless\n"
+	"--port; 0 picks a free one). --cors may be given several times.\n";
+
+static sios_config *cfg;
 
 static void on_open(sios_eio_conn *c, void *ud)
 {
@@ -71,9 +83,72 @@ static int check(int r, const char *what)
 	return r;
 }
 
+/* A bad command line: one line on stderr, exit status 2. */
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("engine_echo: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	sios_config_free(cfg);
+	exit(2);
+}
+
+/* the whole of v as a decimal number from 0 to max */
+static long number(const char *opt, const char *v, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > max)
+		bad_usage("%s: '%s' is not a number from 0 to %ld", opt, v, max);
+	return n;
+}
+
+static unsigned transports(const char *v)
+{
+	if (!strcmp(v, "polling"))
+		return SIOS_TRANSPORT_POLLING;
+	if (!strcmp(v, "websocket"))
+		return SIOS_TRANSPORT_WEBSOCKET;
+	if (!strcmp(v, "both"))
+		return SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
+	bad_usage("--transports: '%s' is not polling, websocket or both", v);
+}
+
+/* applies option a with value v; a value sios refuses is a bad command line too */
+static void option(const char *a, const char *v)
+{
+	int r;
+
+	if (!strcmp(a, "--port"))
+		r = sios_config_set_port(cfg, (int)number(a, v, 65535));
+	else if (!strcmp(a, "--ping-interval"))
+		r = sios_config_set_ping_interval(cfg, (unsigned)number(a, v, UINT_MAX));
+	else if (!strcmp(a, "--ping-timeout"))
+		r = sios_config_set_ping_timeout(cfg, (unsigned)number(a, v, UINT_MAX));
+	else if (!strcmp(a, "--max-payload"))
+		r = sios_config_set_max_payload(cfg, (size_t)number(a, v, LONG_MAX));
+	else if (!strcmp(a, "--max-connections"))
+		r = sios_config_set_max_connections(cfg, (unsigned)number(a, v, UINT_MAX));
+	else if (!strcmp(a, "--cors"))
+		r = sios_config_add_cors_origin(cfg, v);
+	else /* --transports */
+		r = sios_config_set_transports(cfg, transports(v));
+	if (r < 0)
+		bad_usage("%s %s: %s", a, v, sios_strerror(r));
+}
+
 int main(int argc, char **argv)
 {
-	sios_config *cfg;
+	static const char *const opts[] = {"--port", "--ping-interval", "--ping-timeout",
+					   "--max-payload", "--max-connections", "--cors",
+					   "--transports"};
 	sios_server *srv;
 	sios_eio *ep;
 
@@ -81,33 +156,21 @@ int main(int argc, char **argv)
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_set_allow_request(cfg, allow_request, NULL), "allow_request");
 	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		size_t k = 0;
 
-		if (!v) {
-			fprintf(stderr, "engine_echo: %s needs a value\n", a);
-			return 2;
+		if (!strcmp(argv[i], "--help")) {
+			fputs(usage, stdout);
+			sios_config_free(cfg);
+			return 0;
 		}
+		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k]))
+			k++;
+		if (k == sizeof(opts) / sizeof(opts[0]))
+			bad_usage("unknown option %s", argv[i]);
+		if (i + 1 == argc)
+			bad_usage("%s needs a value", argv[i]);
+		option(argv[i], argv[i + 1]);
 		i++;
-		if (!strcmp(a, "--port"))
-			check(sios_config_set_port(cfg, atoi(v)), a);
-		else if (!strcmp(a, "--ping-interval"))
-			check(sios_config_set_ping_interval(cfg, (unsigned)atoi(v)), a);
-		else if (!strcmp(a, "--ping-timeout"))
-			check(sios_config_set_ping_timeout(cfg, (unsigned)atoi(v)), a);
-		else if (!strcmp(a, "--max-payload"))
-			check(sios_config_set_max_payload(cfg, (size_t)atol(v)), a);
-		else if (!strcmp(a, "--max-connections"))
-			check(sios_config_set_max_connections(cfg, (unsigned)atoi(v)), a);
-		else if (!strcmp(a, "--cors"))
-			check(sios_config_add_cors_origin(cfg, v), a);
-		else if (!strcmp(a, "--transports"))
-			check(sios_config_set_transports(cfg, !strcmp(v, "polling") ? SIOS_TRANSPORT_POLLING
-							 : !strcmp(v, "websocket") ? SIOS_TRANSPORT_WEBSOCKET
-							 : SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET), a);
-		else {
-			fprintf(stderr, "engine_echo: unknown option %s\n", a);
-			return 2;
-		}
 	}
 	check(sios_server_new(&srv, cfg), "server");
 	sios_config_free(cfg);

@@ -10,13 +10,21 @@
  * refused} is broadcast when all are in. After the server stops, one more
  * post is refused with SIOS_ECLOSED, which the program checks.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sios.h>
+
+static const char usage[] =
+	"usage: thread_post [--port N] [--threads T] [--count C]\n"
+	"T worker threads (default 4) each post C readings (default 1000) to the\n"
+	"server thread, which broadcasts them to the room \"readings\"; on 127.0.0.1,\n"
+	"port 3000 unless --port (0 picks a free one).\n";
 
 struct reading {
 	int thread;
@@ -106,22 +114,63 @@ static void never_runs(sios_server *s, void *ud)
 	abort();
 }
 
+/* A bad command line: one line on stderr, exit status 2. */
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("thread_post: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+static const char *value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", argv[*i]);
+	return argv[++*i];
+}
+
+/* the whole of v as a decimal number from min to max */
+static int number(const char *opt, const char *v, long min, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n < min || n > max)
+		bad_usage("%s: '%s' is not a number from %ld to %ld", opt, v, min, max);
+	return (int)n;
+}
+
 int main(int argc, char **argv)
 {
 	sios_config *cfg;
 	pthread_t *th;
-	int r;
+	int r, port = 3000;
 
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--port"))
+			port = number(a, value(argc, argv, &i), 0, 65535);
+		else if (!strcmp(a, "--threads"))
+			nthreads = number(a, value(argc, argv, &i), 1, 256);
+		else if (!strcmp(a, "--count"))
+			count = number(a, value(argc, argv, &i), 1, 1000000);
+		else
+			bad_usage("unknown option %s", a);
+	}
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			sios_config_set_port(cfg, atoi(argv[i + 1]));
-		else if (!strcmp(argv[i], "--threads"))
-			nthreads = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--count"))
-			count = atoi(argv[i + 1]);
-	}
+	sios_config_set_port(cfg, port);
 	/* a test client may read slowly: room for every reading */
 	sios_config_set_max_queue(cfg, 64u << 20, 1u << 20);
 	if ((r = sios_server_new(&srv, cfg)) < 0) {

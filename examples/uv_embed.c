@@ -6,13 +6,22 @@
  *
  *   uv_embed [--port N] [--ticks N]   (0 ticks: run until SIGINT)
  */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sios.h>
 #include <uv.h>
+
+static const char usage[] =
+	"usage: uv_embed [--port N] [--ticks N]\n"
+	"sios on the program's own libuv loop beside a 100 ms timer that broadcasts\n"
+	"\"tick\"; stops after N ticks (0, the default: at SIGINT). On 127.0.0.1, port\n"
+	"3000 unless --port (0 picks a free one).\n";
 
 static sios_server *srv;
 static sios_nsp *root;
@@ -53,20 +62,62 @@ static void on_sigint(uv_signal_t *s, int signum)
 	shutdown_all();
 }
 
+/* A bad command line: one line on stderr, exit status 2. */
+_Noreturn static void bad_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("uv_embed: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	exit(2);
+}
+
+static const char *value(int argc, char **argv, int *i)
+{
+	if (*i + 1 >= argc)
+		bad_usage("%s needs a value", argv[*i]);
+	return argv[++*i];
+}
+
+/* the whole of v as a decimal number from 0 to max */
+static int number(const char *opt, const char *v, long max)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || n > max)
+		bad_usage("%s: '%s' is not a number from 0 to %ld", opt, v, max);
+	return (int)n;
+}
+
 int main(int argc, char **argv)
 {
-	uv_loop_t *loop = uv_default_loop();
+	uv_loop_t *loop;
 	sios_config *cfg;
-	int r;
+	int r, port = 3000;
 
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--help")) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (!strcmp(a, "--port"))
+			port = number(a, value(argc, argv, &i), 65535);
+		else if (!strcmp(a, "--ticks"))
+			max_ticks = number(a, value(argc, argv, &i), INT_MAX);
+		else
+			bad_usage("unknown option %s", a);
+	}
+	loop = uv_default_loop();
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--port"))
-			sios_config_set_port(cfg, atoi(argv[i + 1]));
-		else if (!strcmp(argv[i], "--ticks"))
-			max_ticks = atoi(argv[i + 1]);
-	}
+	sios_config_set_port(cfg, port);
 	sios_config_set_uv_loop(cfg, loop);
 	if ((r = sios_server_new(&srv, cfg)) < 0) {
 		fprintf(stderr, "uv_embed: %s\n", sios_strerror(r));

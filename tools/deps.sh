@@ -1,11 +1,30 @@
 #!/bin/sh
-# Installs what sios needs to build and test, from Debian and npm only.
+# Installs what sios needs, from Debian and npm only.
+#
+#   tools/deps.sh demo    what `make demo` needs: the build dependencies and
+#                         the socket.io-client the chat page loads
+#   tools/deps.sh         everything `make check` needs (also: check)
+#
+# Without root it prints the apt-get command to run instead, and fails.
 set -eu
 cd "$(dirname "$0")/.."
 
-DEBS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
-libcjson-dev libhiredis-dev libssl-dev nodejs npm python3 python3-socketio python3-websocket
-python3-requests redis-server mandoc openssl chromium"
+BUILD_DEBS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
+libcjson-dev libhiredis-dev libssl-dev"
+# npm installs the pinned client packages
+NPM_DEBS="nodejs npm"
+TEST_DEBS="python3 python3-socketio python3-websocket python3-requests redis-server mandoc
+openssl chromium"
+
+mode=${1:-check}
+case $mode in
+demo) DEBS="$BUILD_DEBS $NPM_DEBS" ;;
+check) DEBS="$BUILD_DEBS $NPM_DEBS $TEST_DEBS" ;;
+*)
+	echo "usage: tools/deps.sh [demo|check]" >&2
+	exit 2
+	;;
+esac
 
 missing=""
 for p in $DEBS; do
@@ -31,7 +50,20 @@ if [ -n "$missing" ]; then
 	fi
 fi
 
-# Node clients for the interop tests, exactly as locked.
-if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
-	(cd tests && npm ci --no-audit --no-fund --loglevel=error)
+# npm packages exactly as locked in tests/: the demo needs the dependencies
+# (socket.io-client), the tests the devDependencies too. A stamp inside
+# node_modules, which npm ci replaces, says which set is installed; the full
+# set serves the demo as well.
+stamp=tests/node_modules/.sios-deps
+fresh() {
+	[ -f "$stamp-$1" ] && [ ! tests/package-lock.json -nt "$stamp-$1" ] &&
+		[ ! tests/package.json -nt "$stamp-$1" ]
+}
+if ! fresh check && ! { [ "$mode" = demo ] && fresh demo; }; then
+	if [ "$mode" = demo ]; then
+		(cd tests && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+	else
+		(cd tests && npm ci --include=dev --no-audit --no-fund --loglevel=error)
+	fi
+	touch "$stamp-$mode"
 fi

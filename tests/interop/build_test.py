@@ -1,7 +1,9 @@
 """The library as users get it: exported symbols, make install, pkg-config,
 and an out-of-tree program built with nothing but pkg-config."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,37 +62,163 @@ int main(void) {
 '''
 
 
+_installed = {}
+
+
+def installed():
+    """`make install` of BUILD into a temporary prefix, once per run: the
+    prefix and an environment whose pkg-config finds its sios.pc"""
+    if not _installed:
+        d = tempfile.mkdtemp(prefix="sios-install-")
+        atexit.register(shutil.rmtree, d, True)
+        prefix = os.path.join(d, "usr")
+        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={os.path.relpath(BUILD, ROOT)}")
+        _installed["prefix"] = prefix
+        _installed["env"] = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+    return _installed["prefix"], _installed["env"]
+
+
+def static_libs(archive, env):
+    """what sios.pc says a program linked with libsios.a needs, the archive
+    named in place of -lsios (the .so beside it would win otherwise)"""
+    libs = sh("pkg-config --static --libs sios", env=env).split()
+    assert "-lsios" in libs, libs
+    return " ".join(archive if a == "-lsios" else a for a in libs)
+
+
+def no_ld_path():
+    return {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+
+
 @test
 def install_and_pkg_config():
     """make install into a prefix; pkg-config builds and runs a program, shared and static"""
     if SAN:
         return  # the installed library is the regular build; checked once
+    prefix, env = installed()
+    libdir = os.path.join(prefix, "lib")
+    sh("pkg-config --validate sios", env=env)
+    assert sh("pkg-config --modversion sios", env=env).strip() == sh(
+        f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
+    feats = sh("pkg-config --variable=features sios", env=env).split()
+    assert "tls" in feats, feats
     with tempfile.TemporaryDirectory() as d:
-        prefix = os.path.join(d, "usr")
-        sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={os.path.relpath(BUILD, ROOT)}")
-        pc = os.path.join(prefix, "lib", "pkgconfig")
-        env = dict(os.environ, PKG_CONFIG_PATH=pc)
-        sh("pkg-config --validate sios", env=env)
-        assert sh("pkg-config --modversion sios", env=env).strip() == sh(
-            f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
-        feats = sh("pkg-config --variable=features sios", env=env).split()
-        assert "tls" in feats, feats
         src = os.path.join(d, "prog.c")
         with open(src, "w") as f:
             f.write(PROG)
-        for kind, flags in (("shared", "--cflags --libs"), ("static", "--static --cflags --libs")):
+        cflags = sh("pkg-config --cflags sios", env=env).strip()
+        for kind in ("shared", "static"):
             exe = os.path.join(d, f"prog-{kind}")
-            libs = sh(f"pkg-config {flags} sios", env=env).strip()
-            if kind == "static":
-                # link the archive, not the .so beside it
-                libs = libs.replace("-lsios", os.path.join(prefix, "lib", "libsios.a"))
-            sh(f"cc -Wall -Wextra -Werror -o {exe} {src} {libs}", env=env)
-            out = sh(exe, env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
+            libs = (sh("pkg-config --libs sios", env=env).strip() if kind == "shared"
+                    else static_libs(os.path.join(libdir, "libsios.a"), env))
+            sh(f"cc -Wall -Wextra -Werror {cflags} -o {exe} {src} {libs}", env=env)
+            run_env = dict(env, LD_LIBRARY_PATH=libdir) if kind == "shared" else no_ld_path()
+            out = sh(exe, env=run_env)
             assert out.startswith("sios "), out
-            if kind == "shared":
-                ldd = sh(f"ldd {exe}", env=dict(env, LD_LIBRARY_PATH=os.path.join(prefix, "lib")))
-                assert "libsios.so.0" in ldd, ldd
+            ldd = sh(f"ldd {exe}", env=run_env)
+            assert ("libsios.so.0" in ldd) == (kind == "shared"), ldd
 
+
+CJSON_PROG = r"""
+#include <stdio.h>
+#include <sios.h>
+int main(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *txt;
+
+	cJSON_AddStringToObject(o, "sios", sios_version());
+	cJSON_AddNumberToObject(o, "features", sios_features());
+	txt = cJSON_PrintUnformatted(o);
+	if (!txt)
+		return 1;
+	puts(txt);
+	cJSON_free(txt);
+	cJSON_Delete(o);
+	return 0;
+}
+"""
+
+
+@test
+def pkg_config_alone_builds_cjson_program():
+    """a program using <sios.h> and cJSON itself builds with pkg-config sios alone: shared, rpath, static"""
+    if SAN:
+        return
+    prefix, env = installed()
+    libdir = os.path.join(prefix, "lib")
+    version = sh("pkg-config --modversion sios", env=env).strip()
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "prog.c")
+        with open(src, "w") as f:
+            f.write(CJSON_PROG)
+        builds = {
+            # exactly what a user types, nothing else on the command line
+            "shared": f"cc -o {d}/shared $(pkg-config --cflags sios) {src} $(pkg-config --libs sios)",
+            "rpath": f"cc -o {d}/rpath $(pkg-config --cflags sios) {src} $(pkg-config --libs sios)"
+                     f" -Wl,-rpath,{libdir}",
+            "static": f"cc -o {d}/static $(pkg-config --cflags sios) {src} "
+                      + static_libs(os.path.join(libdir, "libsios.a"), env),
+        }
+        for kind, cmd in builds.items():
+            sh(cmd, env=env)
+            run_env = dict(no_ld_path(), LD_LIBRARY_PATH=libdir) if kind == "shared" else no_ld_path()
+            out = sh(f"{d}/{kind}", env=run_env).strip()
+            assert out.startswith('{"sios":"%s","features":' % version), (kind, out)
+            ldd = sh(f"ldd {d}/{kind}", env=run_env)
+            if kind == "static":
+                assert "libsios" not in ldd, ldd
+            else:
+                assert re.search(r"libsios\.so\.0 => %s/libsios\.so\.0 " % re.escape(libdir), ldd), (kind, ldd)
+            assert "libcjson.so" in ldd, (kind, ldd)
+
+
+def files_under(top):
+    """every file and symbolic link below top, relative to it"""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(top):
+        for n in filenames + [x for x in dirnames if os.path.islink(os.path.join(dirpath, x))]:
+            out.add(os.path.relpath(os.path.join(dirpath, n), top))
+    return out
+
+
+@test
+def uninstall_removes_what_install_installed():
+    """make uninstall (DESTDIR + PREFIX) removes every file make install put there, and nothing else"""
+    if SAN:
+        return
+    with tempfile.TemporaryDirectory() as dest:
+        top = os.path.join(dest, "opt", "sios")
+        # files of other packages in the same directories, some with near names
+        foreign = {"include/sios_extra.h", "lib/libsiosx.so", "lib/libsios.so.0.0.9",
+                   "lib/pkgconfig/other.pc", "share/man/man3/sios_other.3", "share/man/man3/printf.3",
+                   "share/man/man7/other.7"}
+        for f in foreign:
+            os.makedirs(os.path.dirname(os.path.join(top, f)), exist_ok=True)
+            open(os.path.join(top, f), "w").close()
+        args = f"DESTDIR={dest} PREFIX=/opt/sios BUILD={os.path.relpath(BUILD, ROOT)}"
+        sh(f"make -s -C {ROOT} install {args}")
+        ours = files_under(top) - foreign
+        version = sh(f"sed -n 's/^#define SIOS_VERSION_STRING \"\\(.*\\)\"/\\1/p' {ROOT}/include/sios.h").strip()
+        for must in ("include/sios.h", f"lib/libsios.so.{version}", "lib/libsios.so.0", "lib/libsios.so",
+                     "lib/libsios.a", "lib/pkgconfig/sios.pc", "share/man/man7/sios.7",
+                     "share/man/man3/sios_server_new.3", "share/man/man3/sios_server_run.3"):
+            assert must in ours, (must, sorted(ours))
+        # a page per documented function, the page itself or a .so link page
+        hdr = open(os.path.join(ROOT, "include", "sios.h")).read()
+        funcs = set(re.findall(r"SIOS_EXPORT[^;(]*?\b(sios_\w+)\s*\(", hdr))
+        missing = sorted(f for f in funcs if f"share/man/man3/{f}.3" not in ours)
+        assert not missing, missing
+        assert open(os.path.join(top, "share/man/man3/sios_server_run.3")).read() == ".so man3/sios_server_new.3\n"
+        sh(f"make -s -C {ROOT} uninstall {args}")
+        left = files_under(top)
+        assert left == foreign, ("left behind", sorted(left - foreign), "removed", sorted(foreign - left))
+        # again, with nothing installed: still succeeds
+        sh(f"make -s -C {ROOT} uninstall {args}")
+        assert files_under(top) == foreign
+
+
+FEATURES_PROG = '#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n'
 
 
 @test
@@ -100,23 +228,25 @@ def with_redis_flag():
         return
     with tempfile.TemporaryDirectory(dir=os.path.join(ROOT, "build")) as d:
         rel = os.path.relpath(d, ROOT)
-        sh(f"make -s -C {ROOT} lib BUILD={rel} WITH_REDIS=0")
-        src = os.path.join(d, "f.c")
-        with open(src, "w") as f:
-            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
-        exe = os.path.join(d, "f")
-        sh(f"cc -I{ROOT}/include -o {exe} {src} {d}/libsios.a $(pkg-config --libs libwebsockets libuv libcjson libcrypto) -lpthread")
-        assert int(sh(exe)) & 1 == 0, "SIOS_FEATURE_REDIS set without Redis"
         prefix = os.path.join(d, "p")
         sh(f"make -s -C {ROOT} install PREFIX={prefix} BUILD={rel} WITH_REDIS=0")
         pc = open(os.path.join(prefix, "lib", "pkgconfig", "sios.pc")).read()
         assert "features=tls\n" in pc and "hiredis" not in pc, pc
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib", "pkgconfig"))
+        src = os.path.join(d, "f.c")
+        with open(src, "w") as f:
+            f.write(FEATURES_PROG)
+        exe = os.path.join(d, "f")
+        sh(f"cc $(pkg-config --cflags sios) -o {exe} {src} "
+           + static_libs(os.path.join(d, "libsios.a"), env), env=env)
+        assert int(sh(exe)) & 1 == 0, "SIOS_FEATURE_REDIS set without Redis"
+    prefix, env = installed()
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "f.c")
         with open(src, "w") as f:
-            f.write('#include <stdio.h>\n#include <sios.h>\nint main(void){printf("%u\\n", sios_features());return 0;}\n')
-        sh(f"cc -I{ROOT}/include -o {d}/f {src} {ROOT}/build/libsios.a "
-           "$(pkg-config --libs libwebsockets libuv libcjson libcrypto hiredis) -lpthread")
+            f.write(FEATURES_PROG)
+        sh(f"cc $(pkg-config --cflags sios) -o {d}/f {src} "
+           + static_libs(os.path.join(BUILD, "libsios.a"), env), env=env)
         out = sh(f"{d}/f")
     import glob
     has_redis = bool(glob.glob(os.path.join(ROOT, "lib", "redis", "*.c")))
@@ -124,10 +254,9 @@ def with_redis_flag():
     assert int(out.strip()) & 1 == int(has_redis), ("Redis feature bit", out, has_redis)
 
 
-
 @test
 def man_pages():
-    """every public function has a man page, and mandoc -Tlint finds nothing"""
+    """every public function has a man page, every .Xr leads to one, and mandoc -Tlint finds nothing"""
     import glob
     import re
     hdr = open(os.path.join(ROOT, "include", "sios.h")).read()
@@ -142,6 +271,11 @@ def man_pages():
         assert out.returncode == 0 and not out.stdout.strip(), out.stdout
     missing = sorted(funcs - documented)
     assert not missing, f"functions without a man page: {missing}"
+    # every cross-reference to a sios page leads to one
+    names = {n for p in pages for n in re.findall(r"^\.Nm (sios\w*)", open(p).read(), re.M)}
+    for p in pages:
+        for name in re.findall(r"^\.Xr (sios\w*) [37]", open(p).read(), re.M):
+            assert name in names, f"{os.path.basename(p)}: .Xr {name} names no page"
 
 
 
@@ -157,9 +291,24 @@ def readme_example():
         src = os.path.join(d, "readme.c")
         with open(src, "w") as f:
             f.write(code)
-        sh(f"cc -Wall -Wextra -Werror -I{ROOT}/include -o {d}/readme {src} {BUILD}/libsios.a "
-           "$(pkg-config --libs libwebsockets libuv libcjson libcrypto hiredis) -lpthread")
+        prefix, env = installed()
+        sh(f"cc -Wall -Wextra -Werror $(pkg-config --cflags sios) -o {d}/readme {src} "
+           + static_libs(os.path.join(BUILD, "libsios.a"), env), env=env)
 
+
+
+@test
+def readme_points_inside_the_repository():
+    """every file the README names is in the repository; none is outside it"""
+    text = open(os.path.join(ROOT, "README.md")).read()
+    assert "../" not in text, [l for l in text.splitlines() if "../" in l]
+    names = set(re.findall(r"\]\(([^)\s]+)\)", text))  # link and image targets
+    names |= {t for t in re.findall(r"`([^`\s]+)`", text)
+              if "/" in t and re.fullmatch(r"[\w.-]+(/[\w.-]+)*/?", t)}
+    assert "tools/deps.sh" in names and "bench/loadgen.c" in names, sorted(names)
+    missing = sorted(n for n in names if not n.startswith(("http:", "https:"))
+                     and not os.path.exists(os.path.join(ROOT, n)))
+    assert not missing, f"README names files that are not here: {missing}"
 
 
 @test
