@@ -21,11 +21,11 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <unistd.h>
+
 #include <sios.h>
 
 static const char *admin_token = "secret";
-static char *client_js;
-static size_t client_js_len;
 
 static double now_ms(void)
 {
@@ -196,7 +196,7 @@ static const char page[] =
 	"<ul id=\"log\"></ul>\n"
 	"<form id=\"form\"><input id=\"text\" autocomplete=\"off\" placeholder=\"message\" size=\"40\"> "
 	"<button id=\"send\">Send</button></form>\n"
-	"<script src=\"/socket.io.min.js\"></script>\n"
+	"<script src=\"/socket.io/socket.io.min.js\"></script>\n"
 	"<script>\n"
 	"const socket = io();\n"
 	"let room = null;\n"
@@ -224,26 +224,35 @@ static void on_http(sios_http_request *req, void *ud)
 	(void)ud;
 	if (!strcmp(path, "/") || !strcmp(path, "/index.html"))
 		sios_http_reply(req, 200, "text/html; charset=utf-8", page, sizeof(page) - 1);
-	else if (!strcmp(path, "/socket.io.min.js") && client_js)
-		sios_http_reply(req, 200, "application/javascript", client_js, client_js_len);
 }
 
-static void load_client_js(const char *path)
+/* socket.io-client's dist/ as `make demo` installs it, found from where this
+ * program is (build/examples/chat, or a deeper build directory, in the
+ * repository), not from the current directory */
+static char *default_client_dir(void)
 {
-	FILE *f = fopen(path, "rb");
-	long n;
+	static const char rel[] = "/tests/node_modules/socket.io-client/dist";
+	char exe[4096], *dir;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
-	if (!f) {
-		fprintf(stderr, "chat: cannot read %s: the page will not work (run make deps)\n", path);
-		return;
+	if (n <= 0)
+		return NULL;
+	exe[n] = 0;
+	for (int up = 0; up < 5; up++) {
+		char *slash = strrchr(exe, '/');
+
+		if (!slash || slash == exe)
+			return NULL;
+		*slash = 0;
+		dir = malloc(strlen(exe) + sizeof(rel));
+		if (!dir)
+			return NULL;
+		sprintf(dir, "%s%s", exe, rel);
+		if (access(dir, R_OK) == 0)
+			return dir;
+		free(dir);
 	}
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	client_js = malloc(n > 0 ? (size_t)n : 1);
-	if (client_js && n > 0 && fread(client_js, 1, (size_t)n, f) == (size_t)n)
-		client_js_len = (size_t)n;
-	fclose(f);
+	return NULL;
 }
 
 static int check(int r, const char *what)
@@ -256,9 +265,12 @@ static int check(int r, const char *what)
 }
 
 static const char usage[] =
-	"usage: chat [--port N] [--admin-token T] [--client-js PATH]\n"
+	"usage: chat [--port N] [--admin-token T] [--client-dir DIR]\n"
 	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
-	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n";
+	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n"
+	"DIR is socket.io-client's dist/ directory, served at /socket.io/ (default:\n"
+	"tests/node_modules/socket.io-client/dist of the repository this program\n"
+	"was built in).\n";
 
 /* A bad command line: one line on stderr, exit status 2. */
 _Noreturn static void bad_usage(const char *fmt, ...)
@@ -295,7 +307,8 @@ static int number(const char *opt, const char *v, long max)
 
 int main(int argc, char **argv)
 {
-	const char *js = "tests/node_modules/socket.io-client/dist/socket.io.min.js";
+	char *found = default_client_dir();
+	const char *dir = found;
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
@@ -311,18 +324,24 @@ int main(int argc, char **argv)
 			port = number(a, value(argc, argv, &i), 65535);
 		else if (!strcmp(a, "--admin-token"))
 			admin_token = value(argc, argv, &i);
-		else if (!strcmp(a, "--client-js"))
-			js = value(argc, argv, &i);
+		else if (!strcmp(a, "--client-dir"))
+			dir = value(argc, argv, &i);
 		else
 			bad_usage("unknown option %s", a);
 	}
-	load_client_js(js);
 	check(sios_config_new(&cfg), "config");
+	/* the page's client script, served by sios as Node's serveClient does */
+	if (dir)
+		check(sios_config_set_serve_client(cfg, dir), "client bundle");
+	else
+		fprintf(stderr, "chat: socket.io-client not found (make deps, or --client-dir): "
+				"the page will not connect\n");
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_set_port(cfg, port), "port");
 	check(sios_config_set_cleanup_empty_namespaces(cfg, 1), "cleanup");
-	check(sios_server_new(&srv, cfg), "server");
+	check(sios_server_new(&srv, cfg), "server (is socket.io-client installed? make deps)");
 	sios_config_free(cfg);
+	free(found);
 	sios_server_http_callback_set(srv, on_http, NULL);
 
 	check(sios_of(srv, "/", &root), "namespace /");
@@ -345,6 +364,5 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	check(sios_server_run(srv), "run");
 	sios_server_free(srv);
-	free(client_js);
 	return 0;
 }

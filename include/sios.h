@@ -190,6 +190,12 @@ SIOS_EXPORT int sios_config_set_uv_loop(sios_config *cfg, void *uv_loop);
  * again by sios_server_new(): SIOS_ETLS when one is missing, unreadable,
  * not PEM, or the key does not match. SIOS_ENOTSUP without TLS. */
 SIOS_EXPORT int sios_config_set_tls(sios_config *cfg, const char *cert_file, const char *key_file);
+/* Serve socket.io-client's browser bundle, as Node's serveClient does: the
+ * files of its dist/ directory (socket.io.min.js, socket.io.js, ... and
+ * their .map) are read by sios_server_new() (SIOS_ENOENT when none is
+ * there) and served at <path>socket.io.min.js etc. with an ETag and
+ * Cache-Control. NULL (the default) serves nothing. */
+SIOS_EXPORT int sios_config_set_serve_client(sios_config *cfg, const char *dist_dir);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);
@@ -539,6 +545,9 @@ typedef void (*sios_http_cb)(sios_http_request *req, void *ud);
 SIOS_EXPORT void sios_server_http_callback_set(sios_server *srv, sios_http_cb cb, void *ud);
 SIOS_EXPORT const char *sios_http_path(const sios_http_request *req);
 SIOS_EXPORT const char *sios_http_method(const sios_http_request *req);
+/* A request header by case-insensitive name, or NULL; the string is valid
+ * until the next call on req or the end of the callback. */
+SIOS_EXPORT const char *sios_http_header(sios_http_request *req, const char *name);
 /* body is copied. */
 SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *content_type,
 				const void *body, size_t len);

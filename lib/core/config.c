@@ -43,6 +43,7 @@ void sios__config_release(sios_config *c)
 	free(c->path);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->client_dir);
 	sios__engine_opts_free(&c->eng);
 }
 
@@ -67,11 +68,13 @@ int sios__config_copy(sios_config *dst, const sios_config *src)
 	d.host = NULL;
 	d.path = NULL;
 	d.tls_cert = d.tls_key = NULL;
+	d.client_dir = NULL;
 	if (sios__engine_opts_copy(&d.eng, &src->eng))
 		return SIOS_ENOMEM;
 	if ((src->host && !(d.host = sios__strdup(src->host))) ||
 	    (src->tls_cert && !(d.tls_cert = sios__strdup(src->tls_cert))) ||
 	    (src->tls_key && !(d.tls_key = sios__strdup(src->tls_key))) ||
+	    (src->client_dir && !(d.client_dir = sios__strdup(src->client_dir))) ||
 	    !(d.path = sios__strdup(src->path))) {
 		sios__config_release(&d);
 		return SIOS_ENOMEM;
@@ -202,6 +205,13 @@ SIOS_EXPORT int sios_config_set_tls(sios_config *c, const char *cert_file, const
 	if ((r = set_str(&c->tls_cert, cert_file)) || (r = set_str(&c->tls_key, key_file)))
 		return r;
 	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_serve_client(sios_config *c, const char *dist_dir)
+{
+	if (!c || (dist_dir && !*dist_dir))
+		return SIOS_EINVAL;
+	return set_str(&c->client_dir, dist_dir);
 }
 
 SIOS_EXPORT int sios_config_set_max_queue(sios_config *c, size_t max_bytes, unsigned max_packets)

@@ -18,6 +18,7 @@ struct sios_config {
 	unsigned connect_timeout; /* ms a connection has to join a namespace */
 	void *uv_loop;
 	char *tls_cert, *tls_key;
+	char *client_dir; /* socket.io-client's dist/, served under path */
 	sios__engine_opts eng;
 };
 
@@ -193,7 +194,16 @@ struct sios_server {
 	uint64_t nsockets;
 	uint64_t packets_encoded, broadcasts, broadcast_deliveries;
 	sios__adapter_factory adapter_new;
+	sios_http_cb app_http_cb; /* the application's, after the client bundle */
+	void *app_http_ud;
+	struct sios__bundle_file *bundle;
+	size_t nbundle;
 };
+
+/* serve_client.c */
+int sios__bundle_load(sios_server *srv, const char *dir);
+void sios__bundle_free(sios_server *srv);
+void sios__http_dispatch(sios_http_request *req, void *ud);
 
 int sios__sio_init(sios_server *srv);
 void sios__sio_free(sios_server *srv);

@@ -68,9 +68,19 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 		return r;
 	}
 	srv->adapter_new = sios__memory_adapter_new;
+	srv->eng.http_cb = sios__http_dispatch;
+	srv->eng.http_ud = srv;
+	if (srv->cfg.client_dir && (r = sios__bundle_load(srv, srv->cfg.client_dir))) {
+		sios__bundle_free(srv);
+		sios__engine_free(&srv->eng);
+		sios__config_release(&srv->cfg);
+		free(srv);
+		return r;
+	}
 	r = sios__sio_init(srv);
 	if (r) {
 		sios__sio_free(srv);
+		sios__bundle_free(srv);
 		sios__engine_free(&srv->eng);
 		sios__config_release(&srv->cfg);
 		free(srv);
@@ -88,6 +98,7 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	if (r) {
 		sios__engine_free(&srv->eng);
 		sios__sio_free(srv);
+		sios__bundle_free(srv);
 		sios__config_release(&srv->cfg);
 		free(srv);
 		return r;
@@ -177,6 +188,7 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 	sios__loop_free(&srv->loop);
 	sios__engine_free(&srv->eng);
 	sios__sio_free(srv);
+	sios__bundle_free(srv);
 	sios__config_release(&srv->cfg);
 	free(srv);
 }
@@ -184,8 +196,8 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 SIOS_EXPORT void sios_server_http_callback_set(sios_server *srv, sios_http_cb cb, void *ud)
 {
 	if (srv) {
-		srv->eng.http_cb = cb;
-		srv->eng.http_ud = ud;
+		srv->app_http_cb = cb;
+		srv->app_http_ud = ud;
 	}
 }
 

@@ -424,9 +424,11 @@ static int conn_closes(struct lws *wsi)
 	return ps ? ps->conn_close : request_wants_close(wsi);
 }
 
-/* Writes a whole response; returns what the lws callback should return. */
-static int http_reply(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
-		      const void *body, size_t blen, int close_after)
+/* Writes a whole response, with extra headers given as name, value pairs
+ * (NULL-terminated); returns what the lws callback should return. */
+static int http_reply_ex(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
+			 const void *body, size_t blen, int close_after,
+			 const char *const *extra)
 {
 	sios__engine *e = eng_of(wsi);
 	size_t cap = LWS_PRE + HDR_ROOM + blen;
@@ -452,6 +454,19 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 		goto fail;
 	if (no_store && add_hdr(wsi, "cache-control:", "no-store", &p, end))
 		goto fail;
+	for (; extra && extra[0] && extra[1]; extra += 2) {
+		char name[64];
+		size_t nl = strlen(extra[0]);
+
+		if (nl + 2 > sizeof(name))
+			goto fail;
+		for (size_t i = 0; i < nl; i++)
+			name[i] = (char)tolower((unsigned char)extra[0][i]);
+		name[nl] = ':';
+		name[nl + 1] = 0;
+		if (add_hdr(wsi, name, extra[1], &p, end))
+			goto fail;
+	}
 	if (allow) {
 		if (add_hdr(wsi, "access-control-allow-origin:", allow, &p, end) ||
 		    add_hdr(wsi, "vary:", "Origin", &p, end))
@@ -484,6 +499,12 @@ static int http_reply(struct lws *wsi, const char *origin, unsigned status, cons
 fail:
 	free(buf);
 	return -1;
+}
+
+static int http_reply(struct lws *wsi, const char *origin, unsigned status, const char *ctype,
+		      const void *body, size_t blen, int close_after)
+{
+	return http_reply_ex(wsi, origin, status, ctype, body, blen, close_after, NULL);
 }
 
 static const char *eio_errmsg[] = {"Transport unknown", "Session ID unknown",
@@ -1309,7 +1330,17 @@ struct sios_http_request {
 	const char *path;
 	const char *method;
 	int replied, result;
+	char *hdr; /* the last header value handed out */
 };
+
+SIOS_EXPORT const char *sios_http_header(sios_http_request *req, const char *name)
+{
+	if (!req || !name)
+		return NULL;
+	free(req->hdr);
+	req->hdr = hdr_get(req->wsi, name);
+	return req->hdr;
+}
 
 SIOS_EXPORT const char *sios_http_path(const sios_http_request *req)
 {
@@ -1321,17 +1352,23 @@ SIOS_EXPORT const char *sios_http_method(const sios_http_request *req)
 	return req ? req->method : NULL;
 }
 
-SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *ctype,
-				const void *body, size_t len)
+int sios__http_reply_headers(sios_http_request *req, int status, const char *ctype,
+			     const void *body, size_t len, const char *const *headers)
 {
 	if (!req || status < 100 || status > 599 || (len && !body))
 		return SIOS_EINVAL;
 	if (req->replied)
 		return SIOS_EMISUSE;
 	req->replied = 1;
-	req->result = http_reply(req->wsi, req->ps->origin, (unsigned)status, ctype, body, len,
-				 KEEP_ALIVE);
+	req->result = http_reply_ex(req->wsi, req->ps->origin, (unsigned)status, ctype, body, len,
+				    KEEP_ALIVE, headers);
 	return req->result < 0 ? SIOS_EIO : 0;
+}
+
+SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *ctype,
+				const void *body, size_t len)
+{
+	return sios__http_reply_headers(req, status, ctype, body, len, NULL);
 }
 
 static int app_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char *uri)
@@ -1349,6 +1386,7 @@ static int app_http(sios__engine *e, struct lws *wsi, struct pss *ps, const char
 		req.path = uri;
 		req.method = method;
 		e->http_cb(&req, e->http_ud);
+		free(req.hdr);
 		if (req.replied)
 			return req.result;
 	}

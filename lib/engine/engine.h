@@ -172,6 +172,9 @@ void sios__engine_shutdown(sios__engine *e);
 int sios__engine_drained(sios__engine *e);
 
 int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
+/* sios_http_reply() with extra headers: name, value pairs, NULL-terminated. */
+int sios__http_reply_headers(sios_http_request *req, int status, const char *ctype,
+			     const void *body, size_t len, const char *const *headers);
 /* Queue the websocket form of a packet (buf is referenced, not copied). */
 int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
 /* Queue a packet and its attachments as one group under the backpressure

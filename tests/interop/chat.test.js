@@ -114,14 +114,36 @@ test('/workspace-N: message goes to the whole namespace; other names are refused
   [w1, w2, other].forEach((s) => s.disconnect());
 });
 
-test('GET / serves the page and /socket.io.min.js the pinned client', async () => {
+test('GET / serves the page; the pinned client bundle is served under /socket.io/ with an ETag', async () => {
   const page = await fetch(`http://127.0.0.1:${srv.port}/`);
   assert.strictEqual(page.status, 200);
-  assert.match(await page.text(), /<script src="\/socket.io.min.js"><\/script>/);
-  const js = await fetch(`http://127.0.0.1:${srv.port}/socket.io.min.js`);
+  assert.match(await page.text(), /<script src="\/socket.io\/socket.io.min.js"><\/script>/);
+  const url = `http://127.0.0.1:${srv.port}/socket.io/socket.io.min.js`;
+  const js = await fetch(url);
+  assert.strictEqual(js.status, 200);
+  assert.match(js.headers.get('content-type'), /^application\/javascript/);
+  assert.strictEqual(js.headers.get('cache-control'), 'public, max-age=0');
+  const etag = js.headers.get('etag');
+  assert.match(etag, /^"[0-9a-f]{16}"$/);
+  assert.match(await js.text(), /Socket\.IO v4\.8\.4/);
+  // a cached copy is confirmed with 304 and no body
+  const again = await fetch(url, { headers: { 'If-None-Match': etag } });
+  assert.strictEqual(again.status, 304);
+  assert.strictEqual(await again.text(), '');
+  const map = await fetch(`${url}.map`);
+  assert.strictEqual(map.status, 200);
+  assert.match(map.headers.get('content-type'), /^application\/json/);
+  assert.strictEqual((await fetch(`http://127.0.0.1:${srv.port}/missing`)).status, 404);
+  assert.strictEqual((await fetch(`http://127.0.0.1:${srv.port}/socket.io/nope.js`)).status, 404);
+});
+
+test('started from another directory, the chat still serves its client bundle', async () => {
+  const os = require('os');
+  const other = await startServer('chat', [], { cwd: os.tmpdir() });
+  const js = await fetch(`http://127.0.0.1:${other.port}/socket.io/socket.io.min.js`);
   assert.strictEqual(js.status, 200);
   assert.match(await js.text(), /Socket\.IO v4\.8\.4/);
-  assert.strictEqual((await fetch(`http://127.0.0.1:${srv.port}/missing`)).status, 404);
+  await other.stop();
 });
 
 test('server stops cleanly', async () => {

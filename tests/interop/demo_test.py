@@ -144,8 +144,8 @@ def make_demo_port():
         ls = listeners(port)
         assert [a for a, _ in ls] == [f"127.0.0.1:{port}"], ls
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
-        assert "sios chat" in page and "/socket.io.min.js" in page, page[:300]
-        js = urllib.request.urlopen(f"http://127.0.0.1:{port}/socket.io.min.js", timeout=10)
+        assert "sios chat" in page and "/socket.io/socket.io.min.js" in page, page[:300]
+        js = urllib.request.urlopen(f"http://127.0.0.1:{port}/socket.io/socket.io.min.js", timeout=10)
         assert js.status == 200 and len(js.read()) > 10000
         # Ctrl-C reaches the chat server; it stops and make ends with it
         os.kill(int(ls[0][1]), signal.SIGINT)

@@ -37,10 +37,11 @@ async function run() {
 }
 
 // Starts BUILD/examples/<name> on a free port; resolves once it listens.
-function startServer(name, args = []) {
+function startServer(name, args = [], opts = {}) {
   return new Promise((resolve, reject) => {
     const bin = name.includes('/') ? path.join(BUILD, name) : path.join(BUILD, 'examples', name);
     const proc = spawn(bin, ['--port', '0', ...args], {
+      cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const srv = { proc, port: 0, out: '', err: '', waiters: [], exited: null };
