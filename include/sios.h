@@ -200,8 +200,10 @@ SIOS_EXPORT int sios_config_set_serve_client(sios_config *cfg, const char *dist_
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);
 
-/* Request accessors, valid only inside sios_allow_request_cb. The returned
- * strings are borrowed and valid until the callback returns. */
+/* Request accessors, inside sios_allow_request_cb (or after
+ * sios_request_defer() until the decision). Every string and object
+ * returned is borrowed: valid until the request is decided; a
+ * sios_request_header() string only until its next call on req. */
 /* A request header by case-insensitive name, or NULL. */
 SIOS_EXPORT const char *sios_request_header(sios_request *req, const char *name);
 /* A URL query argument (decoded), or NULL. */
@@ -211,6 +213,27 @@ SIOS_EXPORT const char *sios_request_remote_addr(sios_request *req);
 /* Refuse the handshake: the client gets HTTP 403 with
  * {"code":4,"message":message}; NULL message means "Forbidden". */
 SIOS_EXPORT int sios_request_reject(sios_request *req, const char *message);
+/* The handshake as Node's socket.handshake shows it: {"headers", "time",
+ * "address", "xdomain", "secure", "issued", "url", "query"}. Borrowed,
+ * valid as long as req. */
+SIOS_EXPORT const cJSON *sios_request_handshake(sios_request *req);
+/*
+ * Decide later, e.g. after asking a database without blocking the loop:
+ * called inside the filter, it keeps req valid after the callback returns,
+ * until the application calls sios_request_accept() or
+ * sios_request_reject() once, on the loop thread. A polling handshake is
+ * held open meanwhile. A websocket handshake cannot be held by
+ * libwebsockets: it is upgraded, and the session opens on acceptance or
+ * the socket closes with code 1008 and the message on rejection. If the
+ * client has gone or the server is stopping, the decision returns
+ * SIOS_ECLOSED (and req is released all the same). After defer, the
+ * accessors give what was kept of the request (standard and kept headers,
+ * query, address). Deferred handles die with sios_server_free().
+ */
+SIOS_EXPORT int sios_request_defer(sios_request *req);
+/* Accept a deferred handshake (inside the filter, accepting is the
+ * default and needs no call). */
+SIOS_EXPORT int sios_request_accept(sios_request *req);
 
 /* ---- server ---------------------------------------------------------- */
 
@@ -284,6 +307,9 @@ SIOS_EXPORT unsigned sios_eio_conn_transport(const sios_eio_conn *conn);
 SIOS_EXPORT const char *sios_eio_conn_header(const sios_eio_conn *conn, const char *name);
 SIOS_EXPORT const char *sios_eio_conn_query(const sios_eio_conn *conn, const char *key);
 SIOS_EXPORT const char *sios_eio_conn_remote_addr(const sios_eio_conn *conn);
+/* The handshake as Node shows it (see sios_request_handshake()); borrowed,
+ * valid with the handle. */
+SIOS_EXPORT const cJSON *sios_eio_conn_handshake(const sios_eio_conn *conn);
 SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *conn, void *ud);
 SIOS_EXPORT void *sios_eio_conn_userdata(const sios_eio_conn *conn);
 
@@ -366,6 +392,11 @@ SIOS_EXPORT const char *sios_socket_id(const sios_socket *sock);
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *sock);
 /* The CONNECT packet's auth object; {} when the client sent none. Borrowed. */
 SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *sock);
+/* Node's socket.handshake: {"headers", "time", "address", "xdomain",
+ * "secure", "issued", "url", "query", "auth"}, time and issued of the
+ * CONNECT. Headers are the standard ones and those named with
+ * sios_config_keep_header(). Borrowed, valid with the handle. */
+SIOS_EXPORT const cJSON *sios_socket_handshake(const sios_socket *sock);
 /* The handshake's header, query argument and peer address (see
  * sios_eio_conn_header()). */
 SIOS_EXPORT const char *sios_socket_header(const sios_socket *sock, const char *name);

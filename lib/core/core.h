@@ -157,6 +157,8 @@ struct sios_socket {
 	sios__client *client;
 	struct sios_socket *client_next; /* the client's other sockets */
 	cJSON *auth;
+	cJSON *handshake; /* sios_socket_handshake(), built on first use */
+	uint64_t created; /* the CONNECT's time, wall clock ms */
 	struct sios__handler *handlers;
 	struct sios__emw *emw;
 	sios_event_cb on_any;

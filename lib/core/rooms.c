@@ -174,33 +174,19 @@ int sios__local_deliver(sios_socket *s, sios__frame *f, unsigned flags)
 
 cJSON *sios__socket_describe(sios_socket *s)
 {
-	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray(), *hs = cJSON_CreateObject();
-	cJSON *headers = cJSON_CreateObject(), *query = cJSON_CreateObject();
-	const sios__kv *hk, *qk;
+	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
+	const cJSON *hs = sios_socket_handshake(s);
 
-	if (!o || !rooms || !hs || !headers || !query) {
+	if (!o || !rooms || !hs) {
 		cJSON_Delete(o);
 		cJSON_Delete(rooms);
-		cJSON_Delete(hs);
-		cJSON_Delete(headers);
-		cJSON_Delete(query);
 		return NULL;
 	}
 	cJSON_AddStringToObject(o, "id", s->id);
 	for (sios__member *m = s->rooms; m; m = m->snext)
 		cJSON_AddItemToArray(rooms, cJSON_CreateString(m->room->name));
 	cJSON_AddItemToObject(o, "rooms", rooms);
-	hk = &s->client->conn->headers;
-	qk = &s->client->conn->query;
-	for (size_t i = 0; i < hk->n; i++)
-		cJSON_AddStringToObject(headers, hk->k[i], hk->v[i]);
-	for (size_t i = 0; i < qk->n; i++)
-		cJSON_AddStringToObject(query, qk->k[i], qk->v[i]);
-	cJSON_AddItemToObject(hs, "headers", headers);
-	cJSON_AddItemToObject(hs, "query", query);
-	cJSON_AddStringToObject(hs, "address", s->client->conn->remote);
-	cJSON_AddItemToObject(hs, "auth", s->auth ? cJSON_Duplicate(s->auth, 1) : cJSON_CreateObject());
-	cJSON_AddItemToObject(o, "handshake", hs);
+	cJSON_AddItemToObject(o, "handshake", cJSON_Duplicate(hs, 1));
 	return o;
 }
 

@@ -114,6 +114,7 @@ static void reap(sios_server *srv)
 			free(m);
 		}
 		cJSON_Delete(s->auth);
+		cJSON_Delete(s->handshake);
 		free(s);
 		/* an empty dynamic child goes when configured */
 		if (--n->members == 0 && n->parent && srv->cfg.cleanup_empty_nsps) {
@@ -590,6 +591,7 @@ static void on_connect(sios__client *c, sios__packet *p)
 	s->client = c;
 	s->auth = p->data;
 	p->data = NULL;
+	s->created = sios__wall_ms();
 	s->state = SIOS__SOCK_CONNECTING;
 	nsp->members++;
 	s->client_next = c->sockets;
@@ -1234,6 +1236,29 @@ SIOS_EXPORT const char *sios_socket_id(const sios_socket *s) { return s ? s->id 
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *s) { return s ? s->nsp : NULL; }
 
 SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *s) { return s ? s->auth : NULL; }
+
+SIOS_EXPORT const cJSON *sios_socket_handshake(const sios_socket *cs)
+{
+	sios_socket *s = (sios_socket *)cs; /* built once, on first use */
+	const cJSON *conn;
+	cJSON *h;
+	char tbuf[96];
+
+	if (!s)
+		return NULL;
+	if (s->handshake)
+		return s->handshake;
+	if (s->client_gone || !(conn = sios_eio_conn_handshake(s->client->conn)) ||
+	    !(h = cJSON_Duplicate(conn, 1)))
+		return NULL;
+	/* as in Node, time and issued are the CONNECT's, auth its payload */
+	sios__js_date(s->created, tbuf, sizeof(tbuf));
+	cJSON_ReplaceItemInObjectCaseSensitive(h, "time", cJSON_CreateString(tbuf));
+	cJSON_ReplaceItemInObjectCaseSensitive(h, "issued", cJSON_CreateNumber((double)s->created));
+	cJSON_AddItemToObject(h, "auth", cJSON_Duplicate(s->auth, 1));
+	s->handshake = h;
+	return h;
+}
 
 SIOS_EXPORT const char *sios_socket_header(const sios_socket *s, const char *name)
 {

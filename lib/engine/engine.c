@@ -12,7 +12,9 @@
 typedef struct sios_eio_conn session;
 
 /* per-wsi state; lws keeps it across keep-alive requests */
-enum { K_NONE = 0, K_GET, K_POST, K_WS, K_PROBE, K_DISCARD };
+/* K_HELD: a polling handshake whose filter decision is deferred;
+ * K_WS_HELD: the same for a websocket, already upgraded, not yet open */
+enum { K_NONE = 0, K_GET, K_POST, K_WS, K_PROBE, K_DISCARD, K_HELD, K_WS_HELD };
 
 struct pss {
 	int kind;
@@ -24,6 +26,9 @@ struct pss {
 	int rx_binary, rx_too_big;
 	sios__str reply; /* a final polling reply to write when writable */
 	int has_reply;
+	int reply_status; /* of that reply: 0 is a 200 payload, else a JSON error */
+	struct sios_request *req; /* K_HELD, K_WS_HELD */
+	char *kill_msg;           /* owned text behind kill_why, when not static */
 	int kill;        /* websocket: close at the next writable */
 	int kill_status; /* its close code; LWS_CLOSE_STATUS_NOSTATUS: an empty frame */
 	const char *kill_why; /* static text for the close frame, or NULL */
@@ -50,6 +55,7 @@ static void reap(sios__engine *e)
 		e->grave = s->grave_next;
 		free(s->headers.mem); /* kv blocks: pointers and strings */
 		free(s->query.mem);
+		cJSON_Delete(s->handshake);
 		free(s);
 	}
 }
@@ -511,6 +517,23 @@ static const char *eio_errmsg[] = {"Transport unknown", "Session ID unknown",
 				   "Bad handshake method", "Bad request", "Forbidden",
 				   "Unsupported protocol version"};
 
+/* {"code":N,"message":"..."} */
+static void error_body(sios__str *b, int code, const char *msg)
+{
+	if (!msg)
+		msg = eio_errmsg[code];
+	sios__str_addf(b, "{\"code\":%d,\"message\":\"", code);
+	for (const char *c = msg; *c; c++) {
+		if (*c == '"' || *c == '\\')
+			sios__str_addc(b, '\\');
+		if ((unsigned char)*c < 0x20)
+			sios__str_addf(b, "\\u%04x", (unsigned char)*c);
+		else
+			sios__str_addc(b, *c);
+	}
+	sios__str_adds(b, "\"}");
+}
+
 /* 400 (or 403 for code 4) with the Engine.IO JSON error body */
 static int http_error(struct lws *wsi, const char *origin, int code, const char *msg,
 		      unsigned status, int close_after)
@@ -519,18 +542,7 @@ static int http_error(struct lws *wsi, const char *origin, int code, const char 
 	int r;
 
 	sios__str_init(&b);
-	if (!msg)
-		msg = eio_errmsg[code];
-	sios__str_addf(&b, "{\"code\":%d,\"message\":\"", code);
-	for (const char *c = msg; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			sios__str_addc(&b, '\\');
-		if ((unsigned char)*c < 0x20)
-			sios__str_addf(&b, "\\u%04x", (unsigned char)*c);
-		else
-			sios__str_addc(&b, *c);
-	}
-	sios__str_adds(&b, "\"}");
+	error_body(&b, code, msg);
 	if (b.oom) {
 		sios__str_free(&b);
 		return -1;
@@ -896,8 +908,30 @@ static int handshake_json(sios__engine *e, session *s, int ws, sios__str *out)
 			      e->o.ping_interval, e->o.ping_timeout, e->o.max_payload);
 }
 
-static session *session_new(sios__engine *e, sios_eio *ep, struct lws *wsi, sios__kv *query,
-			    unsigned transport)
+/* What a handshake request carries into its session, gathered while the
+ * request is at hand (its headers are gone by the time a deferred decision
+ * comes). */
+struct sios_request {
+	sios__engine *e;
+	sios_eio *ep;
+	struct lws *wsi;  /* NULL once the client has gone */
+	struct pss *ps;   /* a held request's (K_HELD, K_WS_HELD) */
+	sios__kv query;   /* owned until a session takes it */
+	sios__kv headers; /* the same */
+	char remote[48];
+	uint64_t time;    /* wall clock, ms */
+	unsigned transport;
+	int state;        /* REQ_* */
+	int in_callback;  /* the filter is running: the live request can be read */
+	char *message;    /* a rejection's */
+	char *hdr;        /* the last live header value handed out */
+	cJSON *handshake;
+	struct sios_request *next; /* the engine's deferred requests */
+};
+
+enum { REQ_OPEN = 0, REQ_DEFERRED, REQ_ACCEPTED, REQ_REJECTED };
+
+static session *session_new(sios__engine *e, struct sios_request *req)
 {
 	session *s = calloc(1, sizeof(*s));
 
@@ -906,19 +940,19 @@ static session *session_new(sios__engine *e, sios_eio *ep, struct lws *wsi, sios
 	do
 		sios__id(s->sid);
 	while (sios__map_get(&e->sessions, s->sid));
-	s->ep = ep;
-	s->eng = e;
-	s->transport = transport;
-	s->query = *query;
-	memset(query, 0, sizeof(*query));
-	if (snapshot_headers(e, wsi, &s->headers) ||
-	    sios__map_put(&e->sessions, s->sid, s)) {
-		kv_free(&s->headers);
-		kv_free(&s->query);
+	if (sios__map_put(&e->sessions, s->sid, s)) {
 		free(s);
 		return NULL;
 	}
-	peer_addr(wsi, s->remote, sizeof(s->remote));
+	s->ep = req->ep;
+	s->eng = e;
+	s->transport = req->transport;
+	s->query = req->query;
+	s->headers = req->headers;
+	memset(&req->query, 0, sizeof(req->query));
+	memset(&req->headers, 0, sizeof(req->headers));
+	memcpy(s->remote, req->remote, sizeof(s->remote));
+	s->created = req->time;
 	sios__timer_init(&s->hb_t, heartbeat_cb);
 	sios__timer_init(&s->upgrade_t, upgrade_cb);
 	sios__timer_init(&s->linger_t, linger_cb);
@@ -997,21 +1031,60 @@ static int payload_pkt_cb(const sios__eio_pkt *pkt, void *ud)
 	return s->state == SIOS__S_OPEN ? 0 : 1;
 }
 
-/* ---- requests -------------------------------------------------------- */
+/* ---- handshake requests and the application's filter ----------------- */
 
-struct sios_request {
-	struct lws *wsi;
-	sios__kv *query;
-	char remote[64];
-	int rejected;
-	char *message;
-	char *hdr; /* the last header value handed out */
-};
+static struct sios_request *req_new(sios__engine *e, sios_eio *ep, struct lws *wsi,
+				    sios__kv *query, unsigned transport)
+{
+	struct sios_request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	if (snapshot_headers(e, wsi, &req->headers)) {
+		free(req);
+		return NULL;
+	}
+	req->e = e;
+	req->ep = ep;
+	req->wsi = wsi;
+	req->query = *query;
+	memset(query, 0, sizeof(*query));
+	peer_addr(wsi, req->remote, sizeof(req->remote));
+	req->time = sios__wall_ms();
+	req->transport = transport;
+	return req;
+}
+
+static void req_unlink(struct sios_request *req)
+{
+	sios__engine *e = req->e;
+
+	for (struct sios_request **pp = &e->held; *pp; pp = &(*pp)->next)
+		if (*pp == req) {
+			*pp = req->next;
+			e->nheld--;
+			break;
+		}
+}
+
+static void req_free(struct sios_request *req)
+{
+	if (!req)
+		return;
+	kv_free(&req->query);
+	kv_free(&req->headers);
+	free(req->message);
+	free(req->hdr);
+	cJSON_Delete(req->handshake);
+	free(req);
+}
 
 SIOS_EXPORT const char *sios_request_header(sios_request *req, const char *name)
 {
 	if (!req || !name)
 		return NULL;
+	if (!req->in_callback) /* deferred: the headers kept at the handshake */
+		return kv_get(&req->headers, name, 1);
 	free(req->hdr);
 	req->hdr = hdr_get(req->wsi, name);
 	return req->hdr;
@@ -1019,7 +1092,7 @@ SIOS_EXPORT const char *sios_request_header(sios_request *req, const char *name)
 
 SIOS_EXPORT const char *sios_request_query(sios_request *req, const char *key)
 {
-	return req && key ? kv_get(req->query, key, 0) : NULL;
+	return req && key ? kv_get(&req->query, key, 0) : NULL;
 }
 
 SIOS_EXPORT const char *sios_request_remote_addr(sios_request *req)
@@ -1027,14 +1100,118 @@ SIOS_EXPORT const char *sios_request_remote_addr(sios_request *req)
 	return req ? req->remote : NULL;
 }
 
+/* Node's handshake object: headers, time, address, xdomain, secure,
+ * issued, url, query (auth is added for a socket). */
+static cJSON *handshake_object(sios__engine *e, sios_eio *ep, const sios__kv *headers,
+			       const sios__kv *query, const char *remote, uint64_t when)
+{
+	cJSON *o = cJSON_CreateObject(), *h = cJSON_CreateObject(), *q = cJSON_CreateObject();
+	char tbuf[96];
+	sios__str url;
+
+	if (!o || !h || !q) {
+		cJSON_Delete(o);
+		cJSON_Delete(h);
+		cJSON_Delete(q);
+		return NULL;
+	}
+	for (size_t i = 0; i < headers->n; i++) {
+		char name[128];
+		size_t nl = strlen(headers->k[i]);
+
+		if (nl >= sizeof(name))
+			continue;
+		for (size_t k = 0; k <= nl; k++)
+			name[k] = (char)tolower((unsigned char)headers->k[i][k]);
+		cJSON_AddStringToObject(h, name, headers->v[i]);
+	}
+	sios__str_init(&url);
+	sios__str_adds(&url, ep->path);
+	for (size_t i = 0; i < query->n; i++) {
+		sios__str_addc(&url, i ? '&' : '?');
+		sios__url_encode(&url, query->k[i]);
+		sios__str_addc(&url, '=');
+		sios__url_encode(&url, query->v[i]);
+		cJSON_AddStringToObject(q, query->k[i], query->v[i]);
+	}
+	sios__js_date(when, tbuf, sizeof(tbuf));
+	cJSON_AddItemToObject(o, "headers", h);
+	cJSON_AddStringToObject(o, "time", tbuf);
+	cJSON_AddStringToObject(o, "address", remote);
+	cJSON_AddBoolToObject(o, "xdomain", kv_get(headers, "origin", 1) != NULL);
+	cJSON_AddBoolToObject(o, "secure", e->loop->tls);
+	cJSON_AddNumberToObject(o, "issued", (double)when);
+	cJSON_AddStringToObject(o, "url", url.oom ? "" : url.p ? url.p : "");
+	cJSON_AddItemToObject(o, "query", q);
+	sios__str_free(&url);
+	return o;
+}
+
+SIOS_EXPORT const cJSON *sios_request_handshake(sios_request *req)
+{
+	if (!req)
+		return NULL;
+	if (!req->handshake)
+		req->handshake = handshake_object(req->e, req->ep, &req->headers, &req->query,
+						  req->remote, req->time);
+	return req->handshake;
+}
+
 SIOS_EXPORT int sios_request_reject(sios_request *req, const char *message)
 {
 	if (!req)
 		return SIOS_EINVAL;
-	req->rejected = 1;
+	if (req->state == REQ_DEFERRED && !req->in_callback)
+		return sios__request_decide(req, REQ_REJECTED, message);
+	if (req->state != REQ_OPEN && req->state != REQ_DEFERRED)
+		return SIOS_EMISUSE;
+	req->state = REQ_REJECTED;
 	free(req->message);
 	req->message = message ? sios__strdup(message) : NULL;
 	return 0;
+}
+
+SIOS_EXPORT int sios_request_defer(sios_request *req)
+{
+	if (!req)
+		return SIOS_EINVAL;
+	if (!req->in_callback || req->state != REQ_OPEN)
+		return SIOS_EMISUSE;
+	req->state = REQ_DEFERRED;
+	return 0;
+}
+
+SIOS_EXPORT int sios_request_accept(sios_request *req)
+{
+	if (!req)
+		return SIOS_EINVAL;
+	if (req->state == REQ_DEFERRED && !req->in_callback)
+		return sios__request_decide(req, REQ_ACCEPTED, NULL);
+	if (req->state != REQ_DEFERRED && req->state != REQ_OPEN)
+		return SIOS_EMISUSE;
+	req->state = REQ_ACCEPTED; /* inside the callback: the same as returning */
+	return 0;
+}
+
+/* Runs the application's filter on a new handshake. Returns the request's
+ * state: REQ_ACCEPTED (also without a filter), REQ_REJECTED or
+ * REQ_DEFERRED (the caller holds the request; it is on e->held). */
+static int run_allow_request(sios__engine *e, struct sios_request *req)
+{
+	if (!e->o.allow_request)
+		return REQ_ACCEPTED;
+	req->in_callback = 1;
+	e->o.allow_request(req, e->o.allow_request_ud);
+	req->in_callback = 0;
+	free(req->hdr);
+	req->hdr = NULL;
+	if (req->state == REQ_DEFERRED) {
+		req->next = e->held;
+		e->held = req;
+		e->nheld++;
+		return REQ_DEFERRED;
+	}
+	return req->state == REQ_REJECTED ? REQ_REJECTED : REQ_ACCEPTED;
 }
 
 static sios_eio *find_ep(sios__engine *e, const char *uri, size_t ulen)
@@ -1083,34 +1260,41 @@ static int verify(sios__engine *e, sios__kv *q, unsigned want_transport, session
 	return -1; /* fine */
 }
 
-static int run_allow_request(sios__engine *e, struct lws *wsi, sios__kv *q, char **msg)
-{
-	sios_request req;
-
-	if (!e->o.allow_request)
-		return 0;
-	memset(&req, 0, sizeof(req));
-	req.wsi = wsi;
-	req.query = q;
-	peer_addr(wsi, req.remote, sizeof(req.remote));
-	e->o.allow_request(&req, e->o.allow_request_ud);
-	free(req.hdr);
-	if (req.rejected) {
-		*msg = req.message;
-		return -1;
-	}
-	free(req.message);
-	return 0;
-}
-
 static int sessions_full(sios__engine *e)
 {
 	return e->stopping || (e->o.max_sessions && e->nsessions >= e->o.max_sessions);
 }
 
+static void error_body(sios__str *b, int code, const char *msg);
+
+/* The reply to a decided polling handshake: a new session and its open
+ * packet (*status 0), or the JSON error and its HTTP status. */
+static session *polling_open(sios__engine *e, struct sios_request *req, sios__str *out,
+			     int *status)
+{
+	session *s = NULL;
+
+	if (req->state == REQ_REJECTED) {
+		*status = 403;
+		error_body(out, 4, req->message ? req->message : "Forbidden");
+	} else if (sessions_full(e)) {
+		e->stats.refused_connections++;
+		*status = 503;
+		error_body(out, 3, "Server is full");
+	} else if (!(s = session_new(e, req))) {
+		*status = 500;
+		error_body(out, 3, "Out of memory");
+	} else {
+		*status = 0;
+		handshake_json(e, s, 0, out);
+	}
+	return s;
+}
+
 static void pss_reset(struct pss *ps)
 {
 	free(ps->origin);
+	free(ps->kill_msg);
 	sios__str_free(&ps->body);
 	sios__str_free(&ps->reply);
 	memset(ps, 0, sizeof(*ps));
@@ -1121,27 +1305,35 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 {
 	if (!s) {
 		/* handshake */
-		char *msg = NULL;
+		struct sios_request *req;
+		int status, r;
 		sios__str out;
-		int r;
 
 		if (sessions_full(e)) {
 			e->stats.refused_connections++;
 			return http_error(wsi, ps->origin, 3, "Server is full", 503, KEEP_ALIVE);
 		}
-		if (run_allow_request(e, wsi, q, &msg)) {
-			r = http_error(wsi, ps->origin, 4, msg, 403, KEEP_ALIVE);
-			free(msg);
-			return r;
-		}
-		s = session_new(e, ep, wsi, q, SIOS_TRANSPORT_POLLING);
-		if (!s)
+		req = req_new(e, ep, wsi, q, SIOS_TRANSPORT_POLLING);
+		if (!req)
 			return http_error(wsi, ps->origin, 3, "Out of memory", 500, HANG_UP);
+		if (run_allow_request(e, req) == REQ_DEFERRED) {
+			/* held until the application decides (sios__request_decide) */
+			ps->kind = K_HELD;
+			ps->req = req;
+			req->ps = ps;
+			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+			lws_http_headers_detach(wsi);
+			return 0;
+		}
 		sios__str_init(&out);
-		handshake_json(e, s, 0, &out);
-		r = out.oom ? -1 : http_payload(wsi, ps->origin, out.p, out.len);
+		s = polling_open(e, req, &out, &status);
+		req_free(req);
+		r = status ? http_reply(wsi, ps->origin, (unsigned)status, "application/json", out.p,
+					out.len, KEEP_ALIVE)
+			   : http_payload(wsi, ps->origin, out.p, out.len);
 		sios__str_free(&out);
-		session_opened(s);
+		if (s)
+			session_opened(s);
 		return r;
 	}
 	if (s->transport != SIOS_TRANSPORT_POLLING)
@@ -1444,11 +1636,16 @@ static int get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 		sios__str reply = ps->reply;
 		char *origin = ps->origin;
 
+		int status = ps->reply_status;
+
 		sios__str_init(&ps->reply);
 		ps->origin = NULL;
 		ps->has_reply = 0;
+		ps->reply_status = 0;
 		ps->kind = K_NONE;
-		r = http_payload(wsi, origin, reply.p, reply.len);
+		r = status ? http_reply(wsi, origin, (unsigned)status, "application/json", reply.p,
+					reply.len, KEEP_ALIVE)
+			   : http_payload(wsi, origin, reply.p, reply.len);
 		sios__str_free(&reply);
 		free(origin);
 		return r;
@@ -1512,19 +1709,39 @@ static int confirm_upgrade(sios__engine *e, struct lws *wsi)
 		return -1;
 	code = verify(e, &q, SIOS_TRANSPORT_WEBSOCKET, &s, &status);
 	if (code < 0 && !s) {
-		char *msg = NULL;
+		struct sios_request *req;
 
 		if (sessions_full(e)) {
 			e->stats.refused_connections++;
 			kv_free(&q);
 			return upgrade_refuse(wsi, 3, "Server is full", 503);
 		}
-		if (run_allow_request(e, wsi, &q, &msg)) {
-			int r = upgrade_refuse(wsi, 4, msg, 403);
+		if (e->o.allow_request) {
+			req = req_new(e, ep, wsi, &q, SIOS_TRANSPORT_WEBSOCKET);
+			if (!req) {
+				kv_free(&q);
+				return -1;
+			}
+			switch (run_allow_request(e, req)) {
+			case REQ_REJECTED: {
+				int r = upgrade_refuse(wsi, 4, req->message, 403);
 
-			free(msg);
-			kv_free(&q);
-			return r;
+				req_free(req);
+				return r;
+			}
+			case REQ_ACCEPTED:
+				/* kept (with its headers) for ws_established */
+				req->next = e->held;
+				e->held = req;
+				e->nheld++;
+				break;
+			default:
+				/* deferred: lws cannot hold an upgrade, so it
+				 * completes and the session opens (or the socket
+				 * closes with 1008) when the application decides */
+				break;
+			}
+			return 0;
 		}
 	}
 	kv_free(&q);
@@ -1537,11 +1754,14 @@ static int confirm_upgrade(sios__engine *e, struct lws *wsi)
 	return 0;
 }
 
+static int ws_open(sios__engine *e, struct lws *wsi, struct pss *ps, struct sios_request *req);
+
 static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 {
+	struct sios_request *req = NULL;
 	sios__kv q;
 	session *s;
-	int code, status;
+	int code, status, r;
 	int ulen = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
 	char *uri;
 	sios_eio *ep;
@@ -1578,30 +1798,139 @@ static int ws_established(sios__engine *e, struct lws *wsi, struct pss *ps)
 		sios__loop_timer_at(e->loop, &s->upgrade_t, s->upgrade_deadline);
 		return 0;
 	}
-	s = session_new(e, ep, wsi, &q, SIOS_TRANSPORT_WEBSOCKET);
-	kv_free(&q);
+	/* the filter's request from CONFIRM_UPGRADE, or a new one */
+	if (e->nheld) {
+		for (req = e->held; req && req->wsi != wsi; req = req->next)
+			;
+	}
+	if (req) {
+		kv_free(&q);
+		if (req->state == REQ_DEFERRED) {
+			ps->kind = K_WS_HELD;
+			ps->req = req;
+			req->ps = ps;
+			return 0;
+		}
+		req_unlink(req);
+	} else if (!(req = req_new(e, ep, wsi, &q, SIOS_TRANSPORT_WEBSOCKET))) {
+		kv_free(&q);
+		return -1;
+	}
+	r = ws_open(e, wsi, ps, req);
+	req_free(req);
+	return r;
+}
+
+/* A websocket handshake decided: the session opens (its open packet
+ * queued), or the socket closes with 1008 and the rejection's message. */
+static int ws_open(sios__engine *e, struct lws *wsi, struct pss *ps, struct sios_request *req)
+{
+	session *s;
+	sios__str out;
+	int r;
+
+	if (req->state == REQ_REJECTED || sessions_full(e)) {
+		ps->kill_msg = sios__strdup(req->state == REQ_REJECTED && req->message ? req->message
+					    : req->state == REQ_REJECTED	    ? "Forbidden"
+										    : "Server is full");
+		ws_kill(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, ps->kill_msg);
+		return 0;
+	}
+	s = session_new(e, req);
 	if (!s)
 		return -1;
 	ps->kind = K_WS;
 	ps->s = s;
 	s->ws_wsi = wsi;
-	{
-		sios__str out;
-		int r;
-
-		sios__str_init(&out);
-		handshake_json(e, s, 1, &out);
-		r = out.oom ? SIOS_ENOMEM : push_copy(s, out.p, out.len, 0);
-		sios__str_free(&out);
-		if (r) {
-			s->ws_wsi = NULL;
-			ps->s = NULL;
-			finalize(s);
-			return -1;
-		}
+	sios__str_init(&out);
+	handshake_json(e, s, 1, &out);
+	r = out.oom ? SIOS_ENOMEM : push_copy(s, out.p, out.len, 0);
+	sios__str_free(&out);
+	if (r) {
+		s->ws_wsi = NULL;
+		ps->s = NULL;
+		finalize(s);
+		return -1;
 	}
 	session_opened(s);
 	return 0;
+}
+
+/* The application's later decision on a deferred handshake (called from
+ * sios_request_accept/reject outside the filter). */
+int sios__request_decide(struct sios_request *req, int state, const char *message)
+{
+	sios__engine *e = req->e;
+	struct lws *wsi = req->wsi;
+	struct pss *ps = req->ps;
+	session *opened = NULL;
+	int r = 0;
+
+	req->state = state;
+	if (state == REQ_REJECTED) {
+		free(req->message);
+		req->message = message ? sios__strdup(message) : NULL;
+	}
+	if (!wsi || e->stopping) {
+		/* the client has gone, or the server is stopping */
+		req_unlink(req);
+		req_free(req);
+		return SIOS_ECLOSED;
+	}
+	if (req->transport == SIOS_TRANSPORT_WEBSOCKET && !ps)
+		return 0; /* the upgrade is still completing: ws_established applies it */
+	req_unlink(req);
+	ENTER(e);
+	ps->req = NULL;
+	if (req->transport == SIOS_TRANSPORT_WEBSOCKET) {
+		ps->kind = K_NONE;
+		if (ws_open(e, wsi, ps, req) < 0) {
+			ws_kill(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+			r = SIOS_ENOMEM;
+		}
+	} else {
+		sios__str_free(&ps->reply);
+		opened = polling_open(e, req, &ps->reply, &ps->reply_status);
+		ps->kind = K_NONE;
+		ps->has_reply = 1;
+		lws_callback_on_writable(wsi);
+		if (opened)
+			session_opened(opened);
+	}
+	LEAVE(e);
+	req_free(req);
+	return r;
+}
+
+/* A connection ends between CONFIRM_UPGRADE and ESTABLISHED (or after): a
+ * request the application still holds learns it at its decision; one it
+ * does not hold any more goes now. */
+static void req_wsi_gone(sios__engine *e, struct lws *wsi)
+{
+	for (struct sios_request *req = e->held; req; req = req->next)
+		if (req->wsi == wsi) {
+			req->wsi = NULL;
+			req->ps = NULL;
+			if (req->state != REQ_DEFERRED) {
+				req_unlink(req);
+				req_free(req);
+			}
+			return;
+		}
+}
+
+/* the client of a held request has gone: a decision now gets SIOS_ECLOSED */
+static void req_orphan(struct lws *wsi)
+{
+	struct pss *ps = lws_wsi_user(wsi);
+	struct sios_request *req = ps ? ps->req : NULL;
+
+	if (ps)
+		ps->req = NULL;
+	if (req) {
+		req->wsi = NULL;
+		req->ps = NULL;
+	}
 }
 
 /* answer the session's pending GET with a noop and let it go */
@@ -1885,6 +2214,8 @@ static void ws_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 {
 	session *s = ps->s;
 
+	if (ps->kind == K_WS_HELD)
+		req_orphan(wsi);
 	SIOS__UNUSED(e);
 	ps->s = NULL;
 	if (s) {
@@ -1907,6 +2238,8 @@ static void http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 {
 	session *s = ps->s;
 
+	if (ps->kind == K_HELD)
+		req_orphan(wsi);
 	SIOS__UNUSED(e);
 	ps->s = NULL;
 	if (s) {
@@ -1957,6 +2290,8 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (e->live_conns > 0)
 			e->live_conns--;
+		if (e->nheld)
+			req_wsi_gone(e, wsi);
 		break;
 	case LWS_CALLBACK_HTTP:
 		r = handle_http(e, wsi, ps, in ? (const char *)in : "");
@@ -2096,6 +2431,13 @@ void sios__engine_free(sios__engine *e)
 	}
 	LEAVE(e);
 	sios__map_free(&e->sessions);
+	while (e->held) {
+		struct sios_request *req = e->held;
+
+		e->held = req->next;
+		req_free(req);
+	}
+	e->nheld = 0;
 	free(e->wbuf);
 	e->wbuf = NULL;
 	while (e->eps) {
@@ -2236,6 +2578,18 @@ SIOS_EXPORT const char *sios_eio_conn_query(const sios_eio_conn *c, const char *
 SIOS_EXPORT const char *sios_eio_conn_remote_addr(const sios_eio_conn *c)
 {
 	return c ? c->remote : NULL;
+}
+
+SIOS_EXPORT const cJSON *sios_eio_conn_handshake(const sios_eio_conn *cc)
+{
+	sios_eio_conn *c = (sios_eio_conn *)cc; /* the object is built once, on demand */
+
+	if (!c)
+		return NULL;
+	if (!c->handshake)
+		c->handshake = handshake_object(c->eng, c->ep, &c->headers, &c->query, c->remote,
+						c->created);
+	return c->handshake;
 }
 
 SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *c, void *ud)

@@ -115,6 +115,8 @@ struct sios_eio_conn {
 	uint64_t upgrade_deadline; /* a probe not finished by then is given up */
 	sios__kv headers, query;
 	char remote[48]; /* an IPv6 address in text fits in 46 */
+	uint64_t created;  /* wall clock, ms */
+	cJSON *handshake;  /* sios_eio_conn_handshake(), built on first use */
 	void *user;
 	struct sios_eio_conn *grave_next;
 	int awaiting_pong; /* a ping went out: hb_t is the pong deadline */
@@ -148,6 +150,8 @@ struct sios__engine {
 	sios__engine_stats stats;
 	sios_http_cb http_cb; /* requests outside the Engine.IO paths */
 	void *http_ud;
+	struct sios_request *held; /* handshakes awaiting the filter or ESTABLISHED */
+	size_t nheld;
 	struct sios_eio_conn *dirty; /* websocket sessions with output to write */
 	size_t ndirty;
 	int deferred;
@@ -172,6 +176,8 @@ void sios__engine_shutdown(sios__engine *e);
 int sios__engine_drained(sios__engine *e);
 
 int sios__engine_mount(sios__engine *e, const char *path, sios_eio **out);
+/* A deferred handshake's decision (sios_request_accept/reject). */
+int sios__request_decide(struct sios_request *req, int state, const char *message);
 /* sios_http_reply() with extra headers: name, value pairs, NULL-terminated. */
 int sios__http_reply_headers(sios_http_request *req, int status, const char *ctype,
 			     const void *body, size_t len, const char *const *headers);

@@ -123,6 +123,23 @@ char *sios__strndup(const char *s, size_t n)
 
 char *sios__strdup(const char *s) { return s ? sios__strndup(s, strlen(s)) : NULL; }
 
+int sios__url_encode(sios__str *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr("-_.!~*'()", *p)) {
+			sios__str_addc(out, (char)*p);
+		} else {
+			char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+			sios__str_add(out, e, 3);
+		}
+	}
+	return out->oom ? -1 : 0;
+}
+
 int sios__strcaseeq(const char *a, const char *b) { return strcasecmp(a, b) == 0; }
 
 /* ---- string arrays ----------------------------------------------------- */

@@ -163,6 +163,15 @@ uint64_t sios__wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void sios__js_date(uint64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+}
+
 /* ---- logging --------------------------------------------------------- */
 
 int sios__log_level = SIOS__LOG_WARN;

@@ -84,6 +84,9 @@ long sios__b64_decode(const char *in, size_t n, unsigned char *out);
 
 uint64_t sios__now_ms(void);     /* monotonic */
 uint64_t sios__wall_ms(void);    /* since the epoch */
+/* ms since the epoch as JavaScript's String(new Date(ms)) gives it in UTC:
+ * "Tue Dec 01 2026 23:24:06 GMT+0000 (Coordinated Universal Time)" */
+void sios__js_date(uint64_t ms, char *buf, size_t len);
 
 /* ---- timer wheel ----------------------------------------------------- */
 
@@ -133,6 +136,8 @@ int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn);
 void sios__strv_free(char ***v, size_t *n);
 
 char *sios__strdup(const char *s);
+/* s percent-encoded as encodeURIComponent does, appended to out */
+int sios__url_encode(sios__str *out, const char *s);
 char *sios__strndup(const char *s, size_t n);
 int sios__strcaseeq(const char *a, const char *b);
 
