@@ -4,7 +4,7 @@
  * "tick" {n} to all sockets; after --ticks N it stops the server and its
  * timer, uv_run() returns, and the program frees everything.
  *
- *   uv_embed [--port N] [--ticks N]   (0 ticks: run until SIGINT)
+ *   uv_embed [--port N] [--ticks N]   (0 ticks: run until SIGINT or SIGTERM)
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,13 +20,13 @@
 static const char usage[] =
 	"usage: uv_embed [--port N] [--ticks N]\n"
 	"sios on the program's own libuv loop beside a 100 ms timer that broadcasts\n"
-	"\"tick\"; stops after N ticks (0, the default: at SIGINT). On 127.0.0.1, port\n"
-	"3000 unless --port (0 picks a free one).\n";
+	"\"tick\"; stops after N ticks (0, the default: at SIGINT or SIGTERM). On\n"
+	"127.0.0.1, port 3000 unless --port (0 picks a free one).\n";
 
 static sios_server *srv;
 static sios_nsp *root;
 static uv_timer_t timer;
-static uv_signal_t sigint;
+static uv_signal_t sigint, sigterm;
 static int ticks, max_ticks;
 
 static void shutdown_all(void)
@@ -36,6 +36,8 @@ static void shutdown_all(void)
 	uv_close((uv_handle_t *)&timer, NULL);
 	uv_signal_stop(&sigint);
 	uv_close((uv_handle_t *)&sigint, NULL);
+	uv_signal_stop(&sigterm);
+	uv_close((uv_handle_t *)&sigterm, NULL);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -55,7 +57,7 @@ static void on_tick(uv_timer_t *t)
 		shutdown_all();
 }
 
-static void on_sigint(uv_signal_t *s, int signum)
+static void on_signal(uv_signal_t *s, int signum)
 {
 	(void)s;
 	(void)signum;
@@ -129,7 +131,9 @@ int main(int argc, char **argv)
 	uv_timer_init(loop, &timer);
 	uv_timer_start(&timer, on_tick, 100, 100);
 	uv_signal_init(loop, &sigint);
-	uv_signal_start(&sigint, on_sigint, SIGINT);
+	uv_signal_start(&sigint, on_signal, SIGINT);
+	uv_signal_init(loop, &sigterm);
+	uv_signal_start(&sigterm, on_signal, SIGTERM);
 	printf("listening on port %d\n", sios_server_port(srv));
 	fflush(stdout);
 

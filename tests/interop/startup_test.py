@@ -159,6 +159,20 @@ def any_address_dual_stack():
 
 
 @test
+def every_example_listens_on_loopback_only():
+    """each example (and the bench server) asks for 127.0.0.1: ss -ltn shows 127.0.0.1:PORT and nothing else"""
+    from sios_test import Server
+    for name in ("chat", "echo", "engine_echo", "thread_post", "uv_embed"):
+        srv = Server(name)
+        try:
+            assert listening(srv.port, srv.proc.pid) == {f"127.0.0.1:{srv.port}"}, \
+                (name, listening(srv.port, srv.proc.pid))
+            assert not handshake(socket.AF_INET, "127.0.0.2", srv.port), name
+        finally:
+            srv.stop()
+
+
+@test
 def port_in_use():
     """a busy port: SIOS_EADDR, a log line naming the address, free is safe"""
     busy = socket.socket()
