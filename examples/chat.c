@@ -307,8 +307,8 @@ static int number(const char *opt, const char *v, long max)
 
 int main(int argc, char **argv)
 {
-	char *found = default_client_dir();
-	const char *dir = found;
+	char *found = NULL;
+	const char *dir = NULL;
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
@@ -329,6 +329,8 @@ int main(int argc, char **argv)
 		else
 			bad_usage("unknown option %s", a);
 	}
+	if (!dir)
+		dir = found = default_client_dir();
 	check(sios_config_new(&cfg), "config");
 	/* the page's client script, served by sios as Node's serveClient does */
 	if (dir)
