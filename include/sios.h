@@ -181,6 +181,20 @@ SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *cfg, int o
  * once; a CONNECT beyond it gets a connect_error "Too many namespaces".
  * Bounds what one client can make the server hold. Default 64. */
 SIOS_EXPORT int sios_config_set_max_client_namespaces(sios_config *cfg, unsigned n);
+/* What one client can make the server hold (see "Memory" in sios(7)):
+ * rooms one socket may be in (default 4096) and the longest room name in
+ * bytes (default 1024): a join beyond either is SIOS_ETOOBIG; */
+SIOS_EXPORT int sios_config_set_max_socket_rooms(sios_config *cfg, unsigned n);
+SIOS_EXPORT int sios_config_set_max_room_name(sios_config *cfg, size_t bytes);
+/* acknowledgements a socket may owe the server at once (default 4096):
+ * sios_emit_with_ack() beyond it is SIOS_ETOOBIG, a broadcast with acks
+ * skips that socket; */
+SIOS_EXPORT int sios_config_set_max_pending_acks(sios_config *cfg, unsigned n);
+/* bytes of binary attachments a connection may have announced and not yet
+ * finished (default 16 MiB), and the time it has to finish them (default
+ * 30000 ms): beyond either the connection is closed as a protocol error. */
+SIOS_EXPORT int sios_config_set_max_attachment_bytes(sios_config *cfg, size_t bytes);
+SIOS_EXPORT int sios_config_set_attachment_timeout(sios_config *cfg, unsigned ms);
 /* Run on the application's libuv loop (a uv_loop_t *) instead of one of
  * sios's own: the application calls uv_run() itself, sios_server_run() is
  * not used, and sios_server_free() comes after the loop has returned. */

@@ -51,7 +51,8 @@ static void deliver_ack(struct sios_socket *s, void *ud)
 {
 	struct deliver *d = ud;
 
-	if (sios__local_deliver(s, d->f, d->flags & ~SIOS_SCOPE_VOLATILE) == 0) {
+	/* a socket that owes as many acks as allowed is not asked for more */
+	if (sios__local_ack_room(s) && sios__local_deliver(s, d->f, d->flags & ~SIOS_SCOPE_VOLATILE) == 0) {
 		sios__local_register_ack(s, d->id, d->ack);
 		d->acked++;
 	}

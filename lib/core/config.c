@@ -14,6 +14,11 @@ static void defaults(sios_config *c)
 	c->eng.transports = SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
 	c->eng.allow_upgrades = 1;
 	c->max_client_nsps = 64;
+	c->max_socket_rooms = 4096;
+	c->max_room_name = 1024;
+	c->max_pending_acks = 4096;
+	c->max_attachment_bytes = 16u << 20;
+	c->attachment_timeout = 30000;
 	c->connect_timeout = 45000;
 }
 
@@ -246,6 +251,46 @@ SIOS_EXPORT int sios_config_set_cleanup_empty_namespaces(sios_config *c, int on)
 	if (!c)
 		return SIOS_EINVAL;
 	c->cleanup_empty_nsps = !!on;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_socket_rooms(sios_config *c, unsigned n)
+{
+	if (!c || !n)
+		return SIOS_EINVAL;
+	c->max_socket_rooms = n;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_room_name(sios_config *c, size_t bytes)
+{
+	if (!c || bytes < 32)
+		return SIOS_EINVAL;
+	c->max_room_name = bytes;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_attachment_bytes(sios_config *c, size_t bytes)
+{
+	if (!c || bytes < 1024)
+		return SIOS_EINVAL;
+	c->max_attachment_bytes = bytes;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_attachment_timeout(sios_config *c, unsigned ms)
+{
+	if (!c || ms == 0 || ms > 0x7fffffffu)
+		return SIOS_EINVAL;
+	c->attachment_timeout = ms;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_max_pending_acks(sios_config *c, unsigned n)
+{
+	if (!c || !n)
+		return SIOS_EINVAL;
+	c->max_pending_acks = n;
 	return 0;
 }
 

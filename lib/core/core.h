@@ -15,6 +15,11 @@ struct sios_config {
 	char *path;
 	int cleanup_empty_nsps;
 	unsigned max_client_nsps; /* namespaces one client may be in at once */
+	unsigned max_socket_rooms; /* rooms one socket may be in */
+	size_t max_room_name;      /* bytes of a room's name */
+	unsigned max_pending_acks; /* acks a socket may owe the server at once */
+	size_t max_attachment_bytes;  /* a connection's unfinished attachments */
+	unsigned attachment_timeout;  /* ms to finish a set of attachments */
 	unsigned connect_timeout; /* ms a connection has to join a namespace */
 	void *uv_loop;
 	char *tls_cert, *tls_key;
@@ -53,8 +58,12 @@ struct sios__member {
 	sios__room *room;
 	struct sios_socket *sock;
 	sios__member *rprev, *rnext; /* in the room */
-	sios__member *snext;         /* in the socket */
+	sios__member *sprev, *snext; /* in the socket */
 };
+
+/* A socket in more rooms than this gets a hash index of its rooms: join,
+ * leave and membership stay O(1) however many rooms it is in. */
+#define SIOS__ROOM_INDEX_AT 8
 
 /* ---- adapter interface ------------------------------------------------ */
 
@@ -137,10 +146,7 @@ typedef struct sios__client {
 	sios_eio_conn *conn;
 	struct sios_socket *sockets; /* connected or connecting, one per namespace */
 	unsigned nsockets;
-	sios__packet pending; /* a binary packet waiting for attachments */
-	int has_pending;
-	sios_binary *bins;
-	size_t nbins;
+	struct sios__binwait *binwait; /* a packet waiting for its attachments */
 	int closed;
 	int joined; /* a namespace has been joined: connect_t is done */
 	sios__timer connect_t;
@@ -171,12 +177,15 @@ struct sios_socket {
 	void *drain_ud;
 	void *user;
 	struct sios__pending_ack *acks;
+	size_t nacks;
+	sios__map *ack_idx; /* id -> pending ack, past a few */
 	int state;
 	int connected; /* state == SIOS__SOCK_CONNECTED */
 	int client_gone; /* the client struct may be freed: do not touch it */
 	struct sios_next *next; /* middleware in progress */
 	sios__member *rooms;
 	size_t nrooms;
+	sios__map *room_idx; /* name -> member, past SIOS__ROOM_INDEX_AT rooms */
 	uint64_t seen, excluded; /* broadcast epochs */
 	struct sios_socket *grave_next;
 };
@@ -228,6 +237,8 @@ size_t sios__local_select(const sios__sel *sel, void (*fn)(struct sios_socket *s
 			  void *ud);
 int sios__local_deliver(struct sios_socket *s, sios__frame *f, unsigned flags);
 void sios__local_register_ack(struct sios_socket *s, long long id, struct sios__bcast_ack *ack);
+/* whether the socket may owe one more ack (sios_config_set_max_pending_acks) */
+int sios__local_ack_room(const struct sios_socket *s);
 cJSON *sios__socket_describe(struct sios_socket *s);
 
 #endif

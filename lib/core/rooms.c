@@ -21,10 +21,30 @@ void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const ch
 
 static sios__member *find_member(const sios_socket *s, const char *room)
 {
+	if (s->room_idx)
+		return sios__map_get(s->room_idx, room);
 	for (sios__member *m = s->rooms; m; m = m->snext)
 		if (!strcmp(m->room->name, room))
 			return m;
 	return NULL;
+}
+
+static void member_remove(sios_socket *s, sios__member *m);
+
+/* past a few rooms a socket gets a hash index of them */
+static int index_member(sios_socket *s, sios__member *m)
+{
+	if (!s->room_idx) {
+		if (s->nrooms < SIOS__ROOM_INDEX_AT)
+			return 0;
+		if (!(s->room_idx = malloc(sizeof(*s->room_idx))))
+			return SIOS_ENOMEM;
+		sios__map_init(s->room_idx);
+		for (sios__member *o = s->rooms; o; o = o->snext)
+			if (sios__map_put(s->room_idx, o->room->name, o))
+				return SIOS_ENOMEM;
+	}
+	return sios__map_put(s->room_idx, m->room->name, m) ? SIOS_ENOMEM : 0;
 }
 
 int sios__local_join(sios_socket *s, const char *name)
@@ -36,6 +56,14 @@ int sios__local_join(sios_socket *s, const char *name)
 
 	if (find_member(s, name))
 		return 0;
+	if (strlen(name) > nsp->srv->cfg.max_room_name ||
+	    s->nrooms >= nsp->srv->cfg.max_socket_rooms) {
+		sios__log_limited(SIOS__LOG_WARN, "socket %s: %s, join refused", s->id,
+				  s->nrooms >= nsp->srv->cfg.max_socket_rooms
+					  ? "in as many rooms as allowed"
+					  : "room name longer than allowed");
+		return SIOS_ETOOBIG;
+	}
 	room = sios__map_get(&nsp->rooms, name);
 	if (!room) {
 		room = calloc(1, sizeof(*room));
@@ -65,8 +93,14 @@ int sios__local_join(sios_socket *s, const char *name)
 	room->head = m;
 	room->count++;
 	m->snext = s->rooms;
+	if (s->rooms)
+		s->rooms->sprev = m;
 	s->rooms = m;
 	s->nrooms++;
+	if (index_member(s, m)) {
+		member_remove(s, m);
+		return SIOS_ENOMEM;
+	}
 	if (created)
 		sios__room_event(nsp, SIOS_ROOM_CREATED, name, NULL);
 	sios__room_event(nsp, SIOS_ROOM_JOINED, name, s->id);
@@ -77,13 +111,15 @@ static void member_remove(sios_socket *s, sios__member *m)
 {
 	struct sios_nsp *nsp = s->nsp;
 	sios__room *room = m->room;
-	sios__member **pp;
 
-	for (pp = &s->rooms; *pp; pp = &(*pp)->snext)
-		if (*pp == m) {
-			*pp = m->snext;
-			break;
-		}
+	if (s->room_idx && sios__map_get(s->room_idx, room->name) == m)
+		sios__map_del(s->room_idx, room->name);
+	if (m->sprev)
+		m->sprev->snext = m->snext;
+	else
+		s->rooms = m->snext;
+	if (m->snext)
+		m->snext->sprev = m->sprev;
 	s->nrooms--;
 	if (m->rprev)
 		m->rprev->rnext = m->rnext;
@@ -115,6 +151,11 @@ void sios__local_leave_all(sios_socket *s)
 {
 	while (s->rooms)
 		member_remove(s, s->rooms);
+	if (s->room_idx) {
+		sios__map_free(s->room_idx);
+		free(s->room_idx);
+		s->room_idx = NULL;
+	}
 }
 
 /* Marks excluded sockets with one epoch and visits the others once with

@@ -1,5 +1,6 @@
 /* Socket.IO v5 on top of the engine: namespaces (static and dynamic),
  * middleware, sockets, events and acknowledgements. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,73 @@ struct sios__pending_ack {
 	struct sios__bcast_ack *bcast;
 	sios_socket *sock;
 	sios__timer timer;
-	struct sios__pending_ack *next;
+	struct sios__pending_ack *prev, *next;
+	char key[24]; /* the id in decimal, for the socket's index */
 };
+
+/* A socket's pending acks: a list, plus a hash index by id once there are
+ * more than a few, so answers (or ids that match nothing) cost O(1) however
+ * many are pending. */
+#define ACK_INDEX_AT 8
+
+static int ack_add(sios_socket *s, struct sios__pending_ack *a)
+{
+	snprintf(a->key, sizeof(a->key), "%lld", a->id);
+	if (!s->ack_idx && s->nacks >= ACK_INDEX_AT) {
+		if (!(s->ack_idx = malloc(sizeof(*s->ack_idx))))
+			return SIOS_ENOMEM;
+		sios__map_init(s->ack_idx);
+		for (struct sios__pending_ack *o = s->acks; o; o = o->next)
+			if (sios__map_put(s->ack_idx, o->key, o))
+				return SIOS_ENOMEM;
+	}
+	if (s->ack_idx && sios__map_put(s->ack_idx, a->key, a))
+		return SIOS_ENOMEM;
+	a->prev = NULL;
+	a->next = s->acks;
+	if (s->acks)
+		s->acks->prev = a;
+	s->acks = a;
+	s->nacks++;
+	return 0;
+}
+
+static void ack_remove(sios_socket *s, struct sios__pending_ack *a)
+{
+	if (s->ack_idx)
+		sios__map_del(s->ack_idx, a->key);
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		s->acks = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	s->nacks--;
+	if (!s->nacks && s->ack_idx) {
+		sios__map_free(s->ack_idx);
+		free(s->ack_idx);
+		s->ack_idx = NULL;
+	}
+}
+
+static struct sios__pending_ack *ack_find(sios_socket *s, long long id)
+{
+	char key[24];
+
+	if (s->ack_idx) {
+		snprintf(key, sizeof(key), "%lld", id);
+		return sios__map_get(s->ack_idx, key);
+	}
+	for (struct sios__pending_ack *a = s->acks; a; a = a->next)
+		if (a->id == id)
+			return a;
+	return NULL;
+}
+
+int sios__local_ack_room(const sios_socket *s)
+{
+	return s->nacks < s->nsp->srv->cfg.max_pending_acks;
+}
 
 struct sios_event {
 	const char *name;
@@ -187,7 +253,7 @@ static void protocol_error(sios__client *c, const char *why)
 {
 	if (c->closed)
 		return;
-	sios__log(SIOS__LOG_WARN, "client %s: %s, closing", sios_eio_conn_id(c->conn), why);
+	sios__log_limited(SIOS__LOG_WARN, "client %s: %s, closing", sios_eio_conn_id(c->conn), why);
 	sios__session_end(c->conn, SIOS_REASON_PARSE_ERROR, SIOS__END_FLUSH, 1002, why);
 }
 
@@ -305,10 +371,12 @@ void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_a
 	a->id = id;
 	a->bcast = b;
 	a->sock = s;
-	b->refs++;
 	sios__timer_init(&a->timer, NULL);
-	a->next = s->acks;
-	s->acks = a;
+	if (ack_add(s, a)) {
+		free(a);
+		return;
+	}
+	b->refs++;
 }
 
 /* ---- sockets --------------------------------------------------------- */
@@ -339,7 +407,7 @@ static void fail_acks(sios_socket *s)
 	while (s->acks) {
 		struct sios__pending_ack *a = s->acks;
 
-		s->acks = a->next;
+		ack_remove(s, a);
 		sios__loop_timer_cancel(&s->nsp->srv->loop, &a->timer);
 		if (a->bcast)
 			bcast_done(a->bcast, s, NULL);
@@ -663,19 +731,16 @@ out:
 static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
 {
 	sios_socket *s = client_socket(c, p->nsp);
-	struct sios__pending_ack **pp, *a;
+	struct sios__pending_ack *a;
 	struct sios_event ev;
 
 	if (!s || s->state != SIOS__SOCK_CONNECTED)
 		return;
-	for (pp = &s->acks; (a = *pp); pp = &a->next)
-		if (a->id == p->id)
-			break;
-	if (!a) {
+	if (!(a = ack_find(s, p->id))) {
 		sios__log(SIOS__LOG_DEBUG, "socket %s: unknown ack id %lld", s->id, p->id);
 		return;
 	}
-	*pp = a->next;
+	ack_remove(s, a);
 	sios__loop_timer_cancel(&c->srv->loop, &a->timer);
 	memset(&ev, 0, sizeof(ev));
 	ev.args = p->data;
@@ -720,16 +785,34 @@ static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *b
 	}
 }
 
+/* A packet waiting for its binary attachments, with the deadline to
+ * finish them; allocated only while one waits. */
+struct sios__binwait {
+	sios__assembler a;
+	sios__timer t;
+	sios__client *c;
+};
+
 static void clear_pending(sios__client *c)
 {
-	for (size_t i = 0; i < c->nbins; i++)
-		free((void *)c->bins[i].data);
-	free(c->bins);
-	c->bins = NULL;
-	c->nbins = 0;
-	if (c->has_pending)
-		sios__packet_clear(&c->pending);
-	c->has_pending = 0;
+	if (!c->binwait)
+		return;
+	sios__loop_timer_cancel(&c->srv->loop, &c->binwait->t);
+	sios__asm_clear(&c->binwait->a);
+	free(c->binwait);
+	c->binwait = NULL;
+}
+
+static void binwait_timeout(sios__timer *t)
+{
+	struct sios__binwait *w = container_of(t, struct sios__binwait, t);
+	sios__client *c = w->c;
+	sios_server *srv = c->srv;
+
+	ENTER(srv);
+	protocol_error(c, "binary attachments not finished in time");
+	clear_pending(c);
+	LEAVE(srv);
 }
 
 /* ---- engine callbacks for the Socket.IO endpoint ---------------------- */
@@ -775,58 +858,39 @@ static void eio_message(sios_eio_conn *conn, const void *data, size_t len, int b
 		return;
 	ENTER(srv);
 	if (binary) {
-		sios_binary *nb;
-		void *copy;
+		struct sios__binwait *w = c->binwait;
+		int r = w ? sios__asm_binary(&w->a, data, len, srv->cfg.max_attachment_bytes)
+			  : SIOS__ASM_ERR_ORDER;
 
-		if (!c->has_pending) {
-			protocol_error(c, "unexpected binary message");
-			goto out;
-		}
-		nb = realloc(c->bins, (c->nbins + 1) * sizeof(*nb));
-		if (nb)
-			c->bins = nb;
-		copy = malloc(len ? len : 1);
-		if (!nb || !copy) {
-			free(copy);
-			protocol_error(c, "out of memory");
-			goto out;
-		}
-		if (len)
-			memcpy(copy, data, len);
-		c->bins[c->nbins].data = copy;
-		c->bins[c->nbins].len = len;
-		c->nbins++;
-		if (c->nbins == c->pending.attachments) {
-			if (!sios__placeholders_valid(c->pending.data, c->nbins))
-				protocol_error(c, "bad binary placeholder");
-			else
-				handle_packet(c, &c->pending, c->bins, c->nbins);
+		if (r == SIOS__ASM_PACKET)
+			handle_packet(c, &w->a.pending, w->a.bins, w->a.nbins);
+		else if (r < 0)
+			protocol_error(c, sios__asm_strerror(r));
+		if (r != SIOS__ASM_WAIT)
+			clear_pending(c);
+	} else {
+		sios__assembler a;
+		sios__packet p;
+		int r = SIOS__ASM_ERR_ORDER;
+
+		memset(&a, 0, sizeof(a));
+		if (!c->binwait)
+			r = sios__asm_text(&a, data, len, &p);
+		if (r == SIOS__ASM_PACKET) {
+			handle_packet(c, &p, NULL, 0);
+			sios__packet_clear(&p);
+		} else if (r == SIOS__ASM_WAIT && (c->binwait = malloc(sizeof(*c->binwait)))) {
+			c->binwait->a = a;
+			c->binwait->c = c;
+			sios__timer_init(&c->binwait->t, binwait_timeout);
+			sios__loop_timer_add(&srv->loop, &c->binwait->t, srv->cfg.attachment_timeout);
+		} else {
+			if (r == SIOS__ASM_WAIT)
+				sios__asm_clear(&a);
+			protocol_error(c, r == SIOS__ASM_WAIT ? "out of memory" : sios__asm_strerror(r));
 			clear_pending(c);
 		}
-	} else {
-		sios__packet p;
-
-		if (c->has_pending) {
-			protocol_error(c, "text packet while binary attachments were expected");
-			goto out;
-		}
-		if (sios__packet_decode(data, len, &p)) {
-			protocol_error(c, "malformed Socket.IO packet");
-			goto out;
-		}
-		if (p.attachments) {
-			c->pending = p;
-			c->has_pending = 1;
-		} else {
-			if ((p.type == SIOS__P_BINARY_EVENT || p.type == SIOS__P_BINARY_ACK) &&
-			    !sios__placeholders_valid(p.data, 0))
-				protocol_error(c, "bad binary placeholder");
-			else
-				handle_packet(c, &p, NULL, 0);
-			sios__packet_clear(&p);
-		}
 	}
-out:
 	LEAVE(srv);
 }
 
@@ -1155,14 +1219,8 @@ static void ack_timeout(sios__timer *t)
 	struct sios__pending_ack *a = container_of(t, struct sios__pending_ack, timer);
 	sios_socket *s = a->sock;
 	sios_server *srv = s->nsp->srv;
-	struct sios__pending_ack **pp;
-
 	ENTER(srv);
-	for (pp = &s->acks; *pp; pp = &(*pp)->next)
-		if (*pp == a) {
-			*pp = a->next;
-			break;
-		}
+	ack_remove(s, a);
 	a->cb(s, SIOS_ETIMEDOUT, NULL, a->ud);
 	free(a);
 	LEAVE(srv);
@@ -1180,6 +1238,8 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
+	if (!sios__local_ack_room(s))
+		return SIOS_ETOOBIG; /* sios_config_set_max_pending_acks() */
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return SIOS_ENOMEM;
@@ -1198,8 +1258,11 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 	a->ud = ud;
 	a->sock = s;
 	sios__timer_init(&a->timer, ack_timeout);
-	a->next = s->acks;
-	s->acks = a;
+	if (ack_add(s, a)) {
+		/* the packet is out: its answer will match nothing */
+		free(a);
+		return SIOS_ENOMEM;
+	}
 	if (timeout_ms)
 		sios__loop_timer_add(&s->nsp->srv->loop, &a->timer, timeout_ms);
 	return 0;

@@ -104,7 +104,7 @@ static int q_push(sios__outq *q, sios__buf *b, int binary, int att, size_t natts
 		q->head = 0;
 	}
 	q->v[(q->head + q->len) % q->cap] =
-		(sios__outpkt){sios__buf_ref(b), (uint8_t)!!binary, (uint8_t)!!att, (uint16_t)natts};
+		(sios__outpkt){sios__buf_ref(b), (uint8_t)!!binary, (uint8_t)!!att, (uint32_t)natts};
 	q->len++;
 	q->bytes += b->len;
 	return 0;
@@ -703,7 +703,7 @@ void sios__session_close(session *s, int reason)
  * close code 1002 with why (a static string) as the reason. */
 static void session_protocol_error(session *s, const char *why)
 {
-	sios__log(SIOS__LOG_WARN, "session %s: %s, closing", s->sid, why);
+	sios__log_limited(SIOS__LOG_WARN, "session %s: %s, closing", s->sid, why);
 	sios__session_end(s, SIOS_REASON_PARSE_ERROR, 0, LWS_CLOSE_STATUS_PROTOCOL_ERR, why);
 }
 
@@ -1468,12 +1468,23 @@ static int handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps)
 		return http_error(wsi, ps->origin, 1, NULL, 400, KEEP_ALIVE);
 	s->post_wsi = NULL;
 	e->stats.bytes_in += ps->body.len;
+	if (!sios__utf8_valid(ps->body.p, ps->body.len)) {
+		/* a payload is text (binary travels as b+base64): what is not
+		 * UTF-8 must not reach other clients */
+		sios__str_free(&ps->body);
+		session_protocol_error(s, "invalid UTF-8 in a polling payload");
+		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
+	}
 	r = sios__eio_payload_decode(ps->body.p ? ps->body.p : "", ps->body.len, payload_pkt_cb, s);
 	sios__str_free(&ps->body);
 	if (r < 0) {
 		session_protocol_error(s, "malformed polling payload");
 		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
 	}
+	if (s->state != SIOS__S_OPEN && s->reason == SIOS_REASON_PARSE_ERROR)
+		/* a packet of this POST broke the protocol (at the Socket.IO
+		 * layer too): the client learns it here, not from a later GET */
+		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
 	return http_reply(wsi, ps->origin, 200, "text/html", "ok", 2, NO_STORE);
 }
 

@@ -62,7 +62,7 @@ typedef struct sios__outpkt {
 	sios__buf *buf;
 	uint8_t binary;
 	uint8_t att;      /* an attachment of the packet before it */
-	uint16_t natts;   /* a head: how many attachments follow */
+	uint32_t natts;   /* a head: how many attachments follow */
 } sios__outpkt;
 
 typedef struct sios__outq {

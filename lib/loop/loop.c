@@ -177,8 +177,10 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = o->protocols;
 	info.user = o->user;
+	/* text frames that are not UTF-8 close with 1007 (RFC 6455 8.1), before
+	 * any other client could receive them */
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_UV_NO_SIGSEGV_SIGFPE_SPIN |
-		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS | LWS_SERVER_OPTION_VALIDATE_UTF8;
 	foreign[0] = l->uv;
 	info.foreign_loops = foreign;
 	info.pt_serv_buf_size = 64 * 1024;

@@ -68,6 +68,76 @@ static int event_name_number(cJSON *arr)
 	return 0;
 }
 
+/* JavaScript strings may hold a lone UTF-16 surrogate (text cut inside
+ * an emoji), and JSON.stringify writes it as "\\ud83d"; cJSON refuses it.
+ * Such escapes become U+FFFD and the JSON is parsed again: the event goes
+ * on, with the replacement character where the half character was. Only
+ * runs when the first parse failed. */
+static int hex4(const char *p, const char *end, unsigned *v)
+{
+	*v = 0;
+	if (end - p < 4)
+		return 0;
+	for (int k = 0; k < 4; k++) {
+		int c = p[k];
+
+		*v <<= 4;
+		if (c >= '0' && c <= '9')
+			*v |= (unsigned)(c - '0');
+		else if ((c | 32) >= 'a' && (c | 32) <= 'f')
+			*v |= (unsigned)((c | 32) - 'a' + 10);
+		else
+			return 0;
+	}
+	return 1;
+}
+
+static cJSON *parse_with_lone_surrogates(const char *s, size_t n)
+{
+	const char *end = s + n, *p, *pe = NULL;
+	sios__str out;
+	int fixed = 0, in_str = 0;
+	cJSON *j = NULL;
+
+	sios__str_init(&out);
+	for (p = s; p < end; p++) {
+		unsigned v, w;
+
+		if (*p == '"') {
+			in_str = !in_str;
+		} else if (in_str && *p == '\\' && p + 1 < end) {
+			if (p[1] == 'u' && hex4(p + 2, end, &v) && v >= 0xd800 && v <= 0xdfff) {
+				int paired = v <= 0xdbff && end - p >= 12 && p[6] == '\\' &&
+					     p[7] == 'u' && hex4(p + 8, end, &w) && w >= 0xdc00 &&
+					     w <= 0xdfff;
+
+				if (paired) {
+					sios__str_add(&out, p, 12);
+					p += 11;
+				} else {
+					sios__str_adds(&out, "\\ufffd");
+					p += 5;
+					fixed = 1;
+				}
+				continue;
+			}
+			sios__str_add(&out, p, 2); /* an escape: its second byte is not a quote */
+			p++;
+			continue;
+		}
+		sios__str_addc(&out, *p);
+	}
+	if (fixed && !out.oom) {
+		j = cJSON_ParseWithLengthOpts(out.p, out.len, &pe, 0);
+		if (j && pe != out.p + out.len) {
+			cJSON_Delete(j);
+			j = NULL;
+		}
+	}
+	sios__str_free(&out);
+	return j;
+}
+
 int sios__packet_decode(const char *s, size_t n, sios__packet *out)
 {
 	size_t i = 0;
@@ -107,19 +177,26 @@ int sios__packet_decode(const char *s, size_t n, sios__packet *out)
 		long long id = 0;
 		size_t start = i;
 
+		/* any integer JavaScript holds exactly: up to 2^53 - 1 */
 		while (i < n && isdigit((unsigned char)s[i])) {
-			if (i - start >= 15)
-				goto bad; /* beyond any sane ack id */
+			if (i - start >= 16)
+				goto bad;
 			id = id * 10 + (s[i++] - '0');
 		}
+		if (id > 9007199254740991LL)
+			goto bad;
 		out->id = id;
 	}
 	if (i < n) {
 		const char *end = NULL;
 
 		out->data = cJSON_ParseWithLengthOpts(s + i, n - i, &end, 0);
-		if (!out->data || end != s + n)
-			goto bad;
+		if (!out->data || end != s + n) {
+			cJSON_Delete(out->data);
+			out->data = parse_with_lone_surrogates(s + i, n - i);
+			if (!out->data)
+				goto bad;
+		}
 	}
 	if (!payload_valid(out))
 		goto bad;
@@ -234,15 +311,18 @@ static int collect_ph(const cJSON *node, size_t nbins, int **order, size_t *n, s
 	return 0;
 }
 
-static void renumber(cJSON *node, size_t nbins, int *next)
+/* placeholders point at their attachment's place on the wire */
+static void renumber(cJSON *node, size_t nbins, const int *wire)
 {
-	if (sios__is_placeholder(node, nbins, NULL)) {
-		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(node, "num"), (*next)++);
+	int num;
+
+	if (sios__is_placeholder(node, nbins, &num)) {
+		cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(node, "num"), wire[num]);
 		return;
 	}
 	for (cJSON *c = node->child; c; c = c->next)
 		if (cJSON_IsArray(c) || cJSON_IsObject(c))
-			renumber(c, nbins, next);
+			renumber(c, nbins, wire);
 }
 
 /* decimal digits of a non-negative number (printf costs more than the
@@ -284,8 +364,8 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 			 long long id, const char *event, const cJSON *args,
 			 const sios_binary *bins, size_t nbins)
 {
-	int *order = NULL, r = SIOS_ENOMEM;
-	size_t nph = 0, cap = 0;
+	int *order = NULL, *wire = NULL, r = SIOS_ENOMEM;
+	size_t nph = 0, cap = 0, natts = 0;
 	cJSON *dup = NULL;
 	const cJSON *a = args;
 	sios__str s;
@@ -300,23 +380,40 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 	if (nph) {
 		int seq = 1;
 
-		for (size_t i = 0; i < nph; i++)
-			if (order[i] != (int)i)
-				seq = 0;
-		if (!seq) {
-			/* wire placeholders are numbered in order of appearance */
-			int next = 0;
+		/* Each buffer goes on the wire once, in order of first
+		 * appearance, however many placeholders refer to it: a packet
+		 * whose 30000 placeholders name one buffer has one attachment,
+		 * not 30000 copies. wire[num] is its place, or -1. */
+		wire = malloc(nbins * sizeof(*wire));
+		if (!wire)
+			goto out;
+		for (size_t i = 0; i < nbins; i++)
+			wire[i] = -1;
+		for (size_t i = 0; i < nph; i++) {
+			int num = order[i];
 
+			if (wire[num] < 0) {
+				wire[num] = (int)natts;
+				order[natts++] = num; /* order now lists buffers by place */
+			}
+			if (wire[num] != num)
+				seq = 0; /* the JSON must say where each one went */
+		}
+		if (natts > SIOS__MAX_ATTACHMENTS) {
+			r = SIOS_ETOOBIG;
+			goto out;
+		}
+		if (!seq) {
 			dup = cJSON_Duplicate(args, 1);
 			if (!dup)
 				goto out;
-			renumber(dup, nbins, &next);
+			renumber(dup, nbins, wire);
 			a = dup;
 		}
 	}
-	if (prefix(&s, nph ? (is_ack ? SIOS__P_BINARY_ACK : SIOS__P_BINARY_EVENT)
-			   : (is_ack ? SIOS__P_ACK : SIOS__P_EVENT),
-		   nph, nsp, id))
+	if (prefix(&s, natts ? (is_ack ? SIOS__P_BINARY_ACK : SIOS__P_BINARY_EVENT)
+			     : (is_ack ? SIOS__P_ACK : SIOS__P_EVENT),
+		   natts, nsp, id))
 		goto out;
 	sios__str_addc(&s, '[');
 	if (event)
@@ -338,11 +435,11 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 	f->head = str_to_buf(headroom, &s);
 	if (!f->head)
 		goto out;
-	if (nph) {
-		f->atts = calloc(nph, sizeof(*f->atts));
+	if (natts) {
+		f->atts = calloc(natts, sizeof(*f->atts));
 		if (!f->atts)
 			goto out;
-		for (size_t i = 0; i < nph; i++) {
+		for (size_t i = 0; i < natts; i++) {
 			const sios_binary *b = &bins[order[i]];
 
 			if (!b->data && b->len) {
@@ -360,6 +457,7 @@ out:
 	if (r)
 		sios__frame_clear(f);
 	free(order);
+	free(wire);
 	free(json);
 	cJSON_Delete(dup);
 	sios__str_free(&s);

@@ -61,6 +61,36 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *nsp,
 			const cJSON *data);
 
+/* ---- attachment reassembly (assemble.c) ---- */
+
+typedef struct sios__assembler {
+	sios__packet pending; /* a packet waiting for its attachments */
+	int waiting;
+	sios_binary *bins; /* received so far, owned copies */
+	size_t nbins;
+	size_t bytes;
+} sios__assembler;
+
+enum {
+	SIOS__ASM_PACKET = 1, /* a whole packet: see below */
+	SIOS__ASM_WAIT = 0,   /* attachments still to come */
+	SIOS__ASM_ERR_MALFORMED = -1,
+	SIOS__ASM_ERR_ORDER = -2,       /* text while waiting, or binary unannounced */
+	SIOS__ASM_ERR_PLACEHOLDER = -3, /* a placeholder names no attachment */
+	SIOS__ASM_ERR_TOOBIG = -4,      /* over max_bytes for this connection */
+	SIOS__ASM_ERR_NOMEM = -5
+};
+
+/* A text message. SIOS__ASM_PACKET: *out is a whole packet without
+ * attachments (the caller clears it). SIOS__ASM_WAIT: it waits in a. */
+int sios__asm_text(sios__assembler *a, const char *s, size_t n, sios__packet *out);
+/* A binary message (copied). SIOS__ASM_PACKET: a->pending with a->bins is
+ * whole; the caller uses it, then calls sios__asm_clear(). On an error the
+ * caller closes the connection and clears a. */
+int sios__asm_binary(sios__assembler *a, const void *data, size_t len, size_t max_bytes);
+void sios__asm_clear(sios__assembler *a);
+const char *sios__asm_strerror(int r);
+
 /* Appends s as a JSON string literal. */
 int sios__json_string(sios__str *out, const char *s);
 

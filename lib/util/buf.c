@@ -183,3 +183,48 @@ int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn)
 		}
 	return 0;
 }
+
+int sios__utf8_valid(const void *v, size_t n)
+{
+	const unsigned char *p = v, *end = p + n;
+
+	while (p < end) {
+		unsigned c = *p;
+
+		if (c < 0x80) {
+			/* ASCII runs go eight bytes at a time */
+			while (end - p >= 8) {
+				uint64_t w;
+
+				memcpy(&w, p, 8);
+				if (w & 0x8080808080808080ull)
+					break;
+				p += 8;
+			}
+			if (p < end && *p < 0x80)
+				p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			if (end - p < 2 || (p[1] & 0xc0) != 0x80)
+				return 0;
+			p += 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+			if (end - p < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
+				return 0;
+			p += 3;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+			if (end - p < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80 ||
+			    (p[3] & 0xc0) != 0x80)
+				return 0;
+			p += 4;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}

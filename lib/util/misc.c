@@ -1,5 +1,6 @@
 /* ids, base64, clocks, logging, error and reason strings, version. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,22 +186,63 @@ SIOS_EXPORT void sios_log_callback_set(int level, sios_log_cb cb, void *ud)
 	log_ud = ud;
 }
 
-void sios__logf(int level, const char *fmt, ...)
+static void log_line(int level, const char *fmt, va_list ap)
 {
 	static const char *names[] = {"", "error", "warn", "info", "debug"};
 	char line[1024];
-	va_list ap;
 	int n = 0;
 
 	if (!log_cb)
 		n = snprintf(line, sizeof(line), "sios: %s: ", names[level >= 1 && level <= 4 ? level : 0]);
-	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-	va_end(ap);
 	if (log_cb)
 		log_cb(level, line, log_ud);
 	else
 		fprintf(stderr, "%s\n", line);
+}
+
+void sios__logf(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_line(level, fmt, ap);
+	va_end(ap);
+}
+
+#define LOG_BURST 20.0
+#define LOG_RATE 10.0 /* lines a second */
+
+void sios__logf_limited(int level, const char *fmt, ...)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static double tokens = LOG_BURST;
+	static uint64_t last, held;
+	uint64_t now = sios__now_ms(), report = 0;
+	va_list ap;
+	int pass;
+
+	pthread_mutex_lock(&mu);
+	tokens += (double)(now - last) * LOG_RATE / 1000.0;
+	if (tokens > LOG_BURST)
+		tokens = LOG_BURST;
+	last = now;
+	pass = tokens >= 1.0;
+	if (pass) {
+		tokens -= 1.0;
+		report = held;
+		held = 0;
+	} else {
+		held++;
+	}
+	pthread_mutex_unlock(&mu);
+	if (!pass)
+		return;
+	if (report)
+		sios__logf(level, "%llu similar lines were held back", (unsigned long long)report);
+	va_start(ap, fmt);
+	log_line(level, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- errors, reasons, version ---------------------------------------- */

@@ -127,6 +127,15 @@ void sios__logf(int level, const char *fmt, ...) __attribute__((format(printf, 2
 		if ((lvl) <= sios__log_level)                                              \
 			sios__logf((lvl), __VA_ARGS__);                                    \
 	} while (0)
+/* For lines a client can cause (protocol errors, refused joins): at most
+ * a burst of 20, then 10 a second, process-wide; the lines held back are
+ * counted and the count is logged with the next line let through. */
+void sios__logf_limited(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define sios__log_limited(lvl, ...)                                                        \
+	do {                                                                               \
+		if ((lvl) <= sios__log_level)                                              \
+			sios__logf_limited((lvl), __VA_ARGS__);                            \
+	} while (0)
 
 /* ---- small helpers --------------------------------------------------- */
 
@@ -136,6 +145,9 @@ int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn);
 void sios__strv_free(char ***v, size_t *n);
 
 char *sios__strdup(const char *s);
+/* Whether p[0..n) is well-formed UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+int sios__utf8_valid(const void *p, size_t n);
 /* s percent-encoded as encodeURIComponent does, appended to out */
 int sios__url_encode(sios__str *out, const char *s);
 char *sios__strndup(const char *s, size_t n);

@@ -85,6 +85,25 @@ static void test_decode_types(void)
 	sios__packet_clear(&p);
 	CHECK(dec("3[1]", &p) == 0 && p.id == -1, "ACK without id");
 	sios__packet_clear(&p);
+	/* ack ids: any integer JavaScript holds exactly */
+	CHECK(dec("29007199254740991[\"x\"]", &p) == 0 && p.id == 9007199254740991LL,
+	      "ack id 2^53 - 1");
+	sios__packet_clear(&p);
+	CHECK(dec("29007199254740992[\"x\"]", &p) < 0, "ack id 2^53 refused");
+	/* a lone surrogate (text cut inside an emoji) is valid in JavaScript */
+	CHECK(dec("2[\"m\",\"cut \\ud83d\"]", &p) == 0 &&
+		      !strcmp(cJSON_GetArrayItem(p.data, 1)->valuestring, "cut \xef\xbf\xbd"),
+	      "a lone high surrogate becomes U+FFFD, the event goes on");
+	sios__packet_clear(&p);
+	CHECK(dec("2[\"m\",\"\\ude00 and \\ud83d\\ude00\"]", &p) == 0 &&
+		      !strcmp(cJSON_GetArrayItem(p.data, 1)->valuestring,
+			      "\xef\xbf\xbd and \xf0\x9f\x98\x80"),
+	      "a lone low surrogate too, a proper pair is kept");
+	sios__packet_clear(&p);
+	CHECK(dec("2[\"m\",\"\\\\ud83d\"]", &p) == 0 &&
+		      !strcmp(cJSON_GetArrayItem(p.data, 1)->valuestring, "\\ud83d"),
+	      "an escaped backslash before ud83d is text, not a surrogate");
+	sios__packet_clear(&p);
 }
 
 static void test_malformed(void)
@@ -109,7 +128,7 @@ static void test_malformed(void)
 		"51[\"x\"]",        /* binary count without '-' */
 		"59999999-[\"x\"]", /* absurd attachment count */
 		"0/admin,5",        /* CONNECT with an id */
-		"21234567890123456[\"x\"]", /* id too long */
+		"212345678901234567[\"x\"]", /* id beyond 2^53 */
 	};
 	int all = 1;
 
@@ -224,11 +243,67 @@ static void test_encode(void)
 	cJSON_Delete(swapped);
 }
 
+/* One buffer named by many placeholders goes on the wire once: the
+ * amplification a client could get by sending one attachment and 30000
+ * placeholders for it, echoed back. */
+#define PH_HEAD "451-[\"e\",{\"_placeholder\":true,\"num\":0},{"
+
+static void test_encode_shared_attachments(void)
+{
+	static const unsigned char big[65536];
+	sios_binary bins[2] = {{big, sizeof(big)}, {"x", 1}};
+	cJSON *args = cJSON_CreateArray();
+	sios__frame f;
+	size_t head_len;
+
+	for (int i = 0; i < 30000; i++)
+		cJSON_AddItemToArray(args, sios_binary_placeholder(0));
+	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, bins, 1) == 0 && f.natts == 1 &&
+		      f.atts[0]->len == sizeof(big) &&
+		      !memcmp(f.head->data, PH_HEAD, sizeof(PH_HEAD) - 1),
+	      "30000 placeholders for one buffer: one attachment");
+	head_len = f.head ? f.head->len : 0;
+	sios__frame_clear(&f);
+	CHECK(head_len < 30000 * 32, "the text stays the size of the placeholders (%zu bytes)",
+	      head_len);
+	cJSON_Delete(args);
+
+	args = cJSON_Parse("[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0},"
+			   "{\"_placeholder\":true,\"num\":1}]");
+	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, bins, 2) == 0 &&
+		      frame_is(&f, "452-[\"e\",{\"_placeholder\":true,\"num\":0},"
+				   "{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]") &&
+		      f.natts == 2 && f.atts[0]->len == 1 && f.atts[1]->len == sizeof(big),
+	      "repeated and swapped placeholders: each buffer once, in order of first appearance");
+	sios__frame_clear(&f);
+	cJSON_Delete(args);
+
+	{
+		sios_binary many[1001];
+
+		args = cJSON_CreateArray();
+		for (int i = 0; i < 1001; i++) {
+			many[i].data = "y";
+			many[i].len = 1;
+			cJSON_AddItemToArray(args, sios_binary_placeholder(i));
+		}
+		CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, many, 1001) == SIOS_ETOOBIG,
+		      "more than 1000 distinct attachments in one packet: SIOS_ETOOBIG");
+		cJSON_DeleteItemFromArray(args, 1000);
+		CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, many, 1001) == 0 &&
+			      f.natts == 1000,
+		      "1000 attachments: accepted");
+		sios__frame_clear(&f);
+		cJSON_Delete(args);
+	}
+}
+
 int main(void)
 {
 	test_decode_types();
 	test_malformed();
 	test_placeholders();
 	test_encode();
+	test_encode_shared_attachments();
 	return DONE();
 }
