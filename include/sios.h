@@ -138,6 +138,10 @@ SIOS_EXPORT int sios_config_set_ping_interval(sios_config *cfg, unsigned ms);
 /* Time allowed for the pong in ms (1..2^31). Default 20000. */
 SIOS_EXPORT int sios_config_set_ping_timeout(sios_config *cfg, unsigned ms);
 /* Time allowed for a websocket upgrade to finish, in ms. Default 10000. */
+/* Time an HTTP request has to arrive whole, head and body, in ms: a client
+ * sending slowly is cut off (408) rather than holding a connection.
+ * Default 30000. */
+SIOS_EXPORT int sios_config_set_request_timeout(sios_config *cfg, unsigned ms);
 /* Time an Engine.IO connection on the Socket.IO path has to join a
  * namespace (its first CONNECT accepted) before it is closed, in ms, like
  * Node's connectTimeout. Default 45000. */

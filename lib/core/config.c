@@ -10,6 +10,7 @@ static void defaults(sios_config *c)
 	c->eng.ping_interval = 25000;
 	c->eng.ping_timeout = 20000;
 	c->eng.upgrade_timeout = 10000;
+	c->eng.request_timeout = 30000;
 	c->eng.max_payload = 1000000;
 	c->eng.transports = SIOS_TRANSPORT_POLLING | SIOS_TRANSPORT_WEBSOCKET;
 	c->eng.allow_upgrades = 1;
@@ -133,6 +134,7 @@ SIOS_EXPORT int sios_config_set_path(sios_config *c, const char *path)
 MS_SETTER(ping_interval, ping_interval)
 MS_SETTER(ping_timeout, ping_timeout)
 MS_SETTER(upgrade_timeout, upgrade_timeout)
+MS_SETTER(request_timeout, request_timeout)
 
 SIOS_EXPORT int sios_config_set_connect_timeout(sios_config *c, unsigned ms)
 {

@@ -16,11 +16,11 @@ static void on_stop(void *ud)
 
 static void flush_engine(void *ud) { sios__engine_flush(ud); }
 
-static int accept_ok(void *ud)
+static int accept_ok(void *ud, size_t pending)
 {
 	sios_server *srv = ud;
 
-	return sios__engine_accept_ok(&srv->eng);
+	return sios__engine_accept_ok(&srv->eng, pending);
 }
 
 static int is_drained(void *ud)
@@ -94,6 +94,7 @@ SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
 	lo.foreign_uv = srv->cfg.uv_loop;
 	lo.tls_cert = srv->cfg.tls_cert;
 	lo.tls_key = srv->cfg.tls_key;
+	lo.request_timeout_ms = srv->cfg.eng.request_timeout;
 	r = sios__loop_init(&srv->loop, &lo);
 	if (r) {
 		sios__engine_free(&srv->eng);

@@ -6,7 +6,6 @@
 
 #include "core.h"
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 /* a gathered broadcast acknowledgement */
 struct sios__bcast_ack {
@@ -292,7 +291,7 @@ static void bcast_finish(struct sios__bcast_ack *b, int status)
 
 static void bcast_timeout(sios__timer *t)
 {
-	struct sios__bcast_ack *b = container_of(t, struct sios__bcast_ack, timer);
+	struct sios__bcast_ack *b = sios__container_of(t, struct sios__bcast_ack, timer);
 	sios_server *srv = b->srv;
 
 	ENTER(srv);
@@ -805,7 +804,7 @@ static void clear_pending(sios__client *c)
 
 static void binwait_timeout(sios__timer *t)
 {
-	struct sios__binwait *w = container_of(t, struct sios__binwait, t);
+	struct sios__binwait *w = sios__container_of(t, struct sios__binwait, t);
 	sios__client *c = w->c;
 	sios_server *srv = c->srv;
 
@@ -821,7 +820,7 @@ static void binwait_timeout(sios__timer *t)
  * Node does, so a client that never says CONNECT holds nothing for long. */
 static void connect_timeout_cb(sios__timer *t)
 {
-	sios__client *c = container_of(t, sios__client, connect_t);
+	sios__client *c = sios__container_of(t, sios__client, connect_t);
 	sios_server *srv = c->srv;
 
 	if (c->joined || c->closed)
@@ -1216,7 +1215,7 @@ SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
 
 static void ack_timeout(sios__timer *t)
 {
-	struct sios__pending_ack *a = container_of(t, struct sios__pending_ack, timer);
+	struct sios__pending_ack *a = sios__container_of(t, struct sios__pending_ack, timer);
 	sios_socket *s = a->sock;
 	sios_server *srv = s->nsp->srv;
 	ENTER(srv);

@@ -7,7 +7,6 @@
 
 #include "engine.h"
 
-#define container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 typedef struct sios_eio_conn session;
 
@@ -36,6 +35,7 @@ struct pss {
 	 * (HTTP/1.0 without keep-alive, or Connection: close); recorded when
 	 * it arrives, since a held poll's headers are gone by the reply */
 	int conn_close;
+	uint64_t started; /* when the request arrived (its body's deadline) */
 };
 
 size_t sios__engine_pss_size(void) { return sizeof(struct pss); }
@@ -437,17 +437,21 @@ static int http_reply_ex(struct lws *wsi, const char *origin, unsigned status, c
 			 const char *const *extra)
 {
 	sios__engine *e = eng_of(wsi);
-	size_t cap = LWS_PRE + HDR_ROOM + blen;
-	unsigned char *buf = malloc(cap), *start, *p, *end;
+	/* room for the fixed headers, an echoed origin and the extra ones */
+	size_t room = HDR_ROOM + (origin ? strlen(origin) : 0), cap;
+	unsigned char *buf, *start, *p, *end;
 	const char *allow = cors_allowed(e, origin);
 	char clen[32];
 	int r, no_store = close_after & NO_STORE;
 
+	for (const char *const *x = extra; x && x[0] && x[1]; x += 2)
+		room += strlen(x[0]) + strlen(x[1]) + 4;
+	cap = LWS_PRE + room + blen;
 	close_after &= ~NO_STORE;
-	if (!buf)
+	if (!(buf = malloc(cap)))
 		return -1;
 	start = p = buf + LWS_PRE;
-	end = buf + LWS_PRE + HDR_ROOM - 1;
+	end = buf + LWS_PRE + room - 1;
 	snprintf(clen, sizeof(clen), "%zu", blen);
 	if (lws_add_http_header_status(wsi, status, &p, end))
 		goto fail;
@@ -635,7 +639,7 @@ static void finalize(session *s)
 
 static void linger_cb(sios__timer *t)
 {
-	session *s = container_of(t, session, linger_t);
+	session *s = sios__container_of(t, session, linger_t);
 	sios__engine *e = s->eng;
 
 	ENTER(e);
@@ -717,7 +721,7 @@ static void get_answer_noop(session *s);
 
 static void upgrade_cb(sios__timer *t)
 {
-	session *s = container_of(t, session, upgrade_t);
+	session *s = sios__container_of(t, session, upgrade_t);
 	sios__engine *e = s->eng;
 	uint64_t now = sios__now_ms();
 
@@ -876,7 +880,7 @@ static int push_copy(session *s, const char *type_and_data, size_t n, int binary
  * once a ping is queued, at the pong deadline. */
 static void heartbeat_cb(sios__timer *t)
 {
-	session *s = container_of(t, session, hb_t);
+	session *s = sios__container_of(t, session, hb_t);
 	sios__engine *e = s->eng;
 
 	ENTER(e);
@@ -1492,14 +1496,19 @@ static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
 {
 	const char *allow = cors_allowed(e, ps->origin);
 	char *req_hdrs = hdr_token(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
-	unsigned char buf[LWS_PRE + HDR_ROOM], *start = buf + LWS_PRE, *p = start,
-					       *end = buf + sizeof(buf) - 1;
+	/* the requested headers are echoed back: room for all of them */
+	size_t cap = LWS_PRE + HDR_ROOM + (req_hdrs ? strlen(req_hdrs) : 0) +
+		     (allow ? strlen(allow) : 0);
+	unsigned char *buf = malloc(cap), *start, *p, *end;
 	int r = -1;
 
-	if (!e->o.n_cors) {
+	if (!e->o.n_cors || !buf) {
 		free(req_hdrs);
-		return http_error(wsi, ps->origin, 2, NULL, 400, KEEP_ALIVE);
+		free(buf);
+		return buf ? http_error(wsi, ps->origin, 2, NULL, 400, KEEP_ALIVE) : -1;
 	}
+	start = p = buf + LWS_PRE;
+	end = buf + cap - 1;
 	if (lws_add_http_header_status(wsi, 204, &p, end) ||
 	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
 					 (const unsigned char *)"0", 1, &p, end) ||
@@ -1524,6 +1533,7 @@ static int handle_options(sios__engine *e, struct lws *wsi, struct pss *ps)
 	r = lws_http_transaction_completed(wsi) ? -1 : 0;
 out:
 	free(req_hdrs);
+	free(buf);
 	return r;
 }
 
@@ -1609,6 +1619,7 @@ static int handle_http(sios__engine *e, struct lws *wsi, struct pss *ps, const c
 	pss_reset(ps);
 	ps->origin = hdr_token(wsi, WSI_TOKEN_ORIGIN);
 	ps->conn_close = request_wants_close(wsi);
+	ps->started = sios__now_ms();
 	if (!ep)
 		return app_http(e, wsi, ps, uri);
 	ps->ep = ep;
@@ -2266,13 +2277,13 @@ static void http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 	pss_reset(ps);
 }
 
-int sios__engine_accept_ok(sios__engine *e)
+int sios__engine_accept_ok(sios__engine *e, size_t pending)
 {
 	uint64_t now;
 
 	if (e->stopping)
 		return 0;
-	if (!e->fd_cap || e->live_conns < (long)e->fd_cap)
+	if (!e->fd_cap || e->live_conns + (long)pending < (long)e->fd_cap)
 		return 1;
 	e->stats.refused_connections++;
 	now = sios__now_ms();
@@ -2308,6 +2319,24 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 		r = handle_http(e, wsi, ps, in ? (const char *)in : "");
 		break;
 	case LWS_CALLBACK_HTTP_BODY:
+		/* lws restarts its timeout at every byte: a body sent a byte at a
+		 * time would hold the connection for ever; the whole request has
+		 * request_timeout */
+		if (sios__now_ms() - ps->started > e->o.request_timeout) {
+			session *s = ps->kind == K_POST ? ps->s : NULL;
+
+			sios__log_limited(SIOS__LOG_INFO, "a request body took over %u ms, closing",
+					  e->o.request_timeout);
+			ps->kind = K_NONE;
+			ps->s = NULL;
+			if (s) {
+				s->post_wsi = NULL;
+				sios__session_close(s, SIOS_REASON_TRANSPORT_ERROR);
+			}
+			http_error(wsi, ps->origin, 3, "Request timeout", 408, HANG_UP);
+			r = -1;
+			break;
+		}
 		if (ps->kind == K_DISCARD) {
 			ps->discarded += len;
 			if (ps->discarded > 8 * e->o.max_payload + 65536)

@@ -41,6 +41,7 @@ int sios__eio_payload_append(sios__str *out, const unsigned char *data, size_t l
 
 typedef struct sios__engine_opts {
 	unsigned ping_interval, ping_timeout, upgrade_timeout;
+	unsigned request_timeout; /* a request's head and body must arrive within it */
 	size_t max_payload;
 	unsigned max_sessions;
 	unsigned transports;
@@ -166,7 +167,7 @@ int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void 
 size_t sios__engine_pss_size(void);
 /* Whether a newly accepted TCP connection may be served (not stopping,
  * below the descriptor cap); counts and logs a refusal. */
-int sios__engine_accept_ok(sios__engine *e);
+int sios__engine_accept_ok(sios__engine *e, size_t pending);
 
 int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts *o);
 void sios__engine_free(sios__engine *e);

@@ -129,8 +129,13 @@ static void accept_cb(uv_poll_t *h, int status, int events)
 			}
 			return;
 		}
-		if (l->accept_filter && !l->accept_filter(l->hook_ud)) {
+		if (l->accept_filter && !l->accept_filter(l->hook_ud, l->npreread)) {
 			close(fd);
+			continue;
+		}
+		if (!l->tls) {
+			/* plain HTTP: sios reads the first request head itself */
+			sios__preread_start(l, fd);
 			continue;
 		}
 		d.sockfd = fd;
@@ -182,6 +187,7 @@ void sios__listen_close(sios__loop *l)
 	if (l->listen_closed)
 		return;
 	l->listen_closed = 1;
+	sios__preread_close_all(l);
 	if (l->accept_pause_on)
 		uv_timer_stop(&l->accept_pause);
 	for (size_t i = 0; i < l->nlisteners; i++) {

@@ -38,8 +38,13 @@ typedef struct sios__loop {
 	uv_timer_t accept_pause; /* out of descriptors: accept again later */
 	int accept_pause_on;     /* initialised */
 	uint64_t last_accept_log;
-	/* whether to take one more connection (0: it is closed at once) */
-	int (*accept_filter)(void *ud);
+	/* whether to take one more connection (0: it is closed at once);
+	 * pending: connections accepted whose first head is still coming */
+	int (*accept_filter)(void *ud, size_t pending);
+	struct sios__preread *prereads; /* preread.c */
+	size_t npreread;
+	size_t max_head;          /* bytes of a request head, beyond: 431 */
+	unsigned head_timeout_ms; /* to receive the first head, beyond: 408 */
 
 	sios__wheel wheel;
 	uv_timer_t tick;
@@ -79,6 +84,7 @@ typedef struct sios__loop_opts {
 	const char *tls_cert; /* PEM files for https/wss, or NULL */
 	const char *tls_key;
 	int reuseport; /* SO_REUSEPORT: several processes share the port */
+	unsigned request_timeout_ms; /* a request head must arrive within it */
 } sios__loop_opts;
 
 /* Binds, checks the TLS files, creates the lws context and starts
@@ -100,6 +106,10 @@ int sios__listen_start(sios__loop *l);
 void sios__listen_close(sios__loop *l);
 /* The bound addresses as text; returns how many there are. */
 size_t sios__listen_addrs(const sios__loop *l, const char **out, size_t max);
+/* preread.c: read and check the first request head of a plain-HTTP
+ * connection, then hand it to lws */
+void sios__preread_start(sios__loop *l, int fd);
+void sios__preread_close_all(sios__loop *l);
 /* tls.c: whether cert and key are readable PEM and belong together;
  * SIOS_ETLS with a log line saying why not. */
 int sios__tls_check(const char *cert, const char *key);

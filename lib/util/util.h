@@ -10,6 +10,8 @@
 #include "sios.h"
 
 #define SIOS__UNUSED(x) ((void)(x))
+/* the struct T whose member m is at p */
+#define sios__container_of(p, T, m) ((T *)(void *)((char *)(p) - offsetof(T, m)))
 
 /* ---- refcounted byte buffers ----------------------------------------- */
 
