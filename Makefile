@@ -37,7 +37,9 @@ CFLAGS_APP = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread
 
 ifeq ($(SAN),1)
-SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# float-cast-overflow is not part of gcc's -fsanitize=undefined: named on its own
+SANFLAGS = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined,float-cast-overflow
 CFLAGS_LIB += $(SANFLAGS)
 CFLAGS_APP += $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)

@@ -72,14 +72,24 @@ static void on_ping_me(sios_socket *sock, const sios_event *ev, void *ud)
 {
 	const cJSON *opt = sios_event_arg(ev, 0);
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(opt, "timeout");
-	cJSON *args = cJSON_CreateArray();
-	char *id = strdup(sios_socket_id(sock));
+	unsigned timeout = 5000;
+	cJSON *args;
+	char *id;
 
 	(void)ud;
+	/* a client's number is checked before it becomes an unsigned */
+	if (cJSON_IsNumber(t)) {
+		if (!(t->valuedouble >= 1 && t->valuedouble <= 600000)) {
+			printf("ping-me %s refused: timeout out of range\n", sios_socket_id(sock));
+			fflush(stdout);
+			return;
+		}
+		timeout = (unsigned)t->valuedouble;
+	}
+	args = cJSON_CreateArray();
+	id = strdup(sios_socket_id(sock));
 	cJSON_AddItemToArray(args, cJSON_CreateString("hello from sios"));
-	if (sios_emit_with_ack(sock, "pong", args, NULL, 0,
-			       cJSON_IsNumber(t) ? (unsigned)t->valuedouble : 5000, on_pong_answer,
-			       id) < 0)
+	if (sios_emit_with_ack(sock, "pong", args, NULL, 0, timeout, on_pong_answer, id) < 0)
 		free(id);
 	cJSON_Delete(args);
 }

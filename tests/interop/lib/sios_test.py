@@ -78,6 +78,20 @@ class Server:
                     raise AssertionError(f"server never printed {pattern!r}; stdout:\n{self.out[-2000:]}\nstderr:\n{self.err[-2000:]}")
                 self._lock.wait(min(left, 0.5))
 
+    def wait_err(self, pattern, timeout=10):
+        """Waits until the server's stderr matches pattern."""
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        with self._lock:
+            while True:
+                m = rx.search(self.err)
+                if m:
+                    return m
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise AssertionError(f"server never logged {pattern!r}; stderr:\n{self.err[-2000:]}")
+                self._lock.wait(min(left, 0.5))
+
     def stop(self):
         """SIGTERM; the server must exit 0 with no sanitizer report."""
         if self.proc.poll() is None:
