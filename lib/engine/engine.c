@@ -1480,6 +1480,8 @@ static int handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps)
 		return http_error(wsi, ps->origin, 3, NULL, 400, KEEP_ALIVE);
 	}
 	r = sios__eio_payload_decode(ps->body.p ? ps->body.p : "", ps->body.len, payload_pkt_cb, s);
+	if (ps->body.len >= 65536)
+		sios__trim_note(ps->body.len);
 	sios__str_free(&ps->body);
 	if (r < 0) {
 		session_protocol_error(s, "malformed polling payload");
@@ -2075,6 +2077,7 @@ static int ws_receive(sios__engine *e, struct lws *wsi, struct pss *ps, const vo
 		return 0;
 	ws_message(e, wsi, ps, ps->body.p, ps->body.len, ps->rx_binary);
 	/* an idle socket keeps no reassembly buffer */
+	sios__trim_note(ps->body.len);
 	sios__str_free(&ps->body);
 	return 0;
 }

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,17 @@ static void flush_check_cb(uv_check_t *h)
 	uv_idle_stop(&l->flush_idle);
 	if (l->flush_fn)
 		l->flush_fn(l->flush_ud);
+}
+
+/* at most every 2 s, once 8 MB of large messages have been handled */
+#define TRIM_EVERY_MS 2000
+#define TRIM_AFTER_BYTES (8u << 20)
+
+static void trim_cb(uv_timer_t *t)
+{
+	SIOS__UNUSED(t);
+	if (sios__trim_due(TRIM_AFTER_BYTES))
+		malloc_trim(0);
 }
 
 static void flush_idle_cb(uv_idle_t *h)
@@ -175,7 +187,11 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 	uv_unref((uv_handle_t *)&l->flush_check); /* never keeps the loop alive alone */
 	uv_idle_init(l->uv, &l->flush_idle);
 	l->flush_idle.data = l;
-	l->handles_open = 5;
+	uv_timer_init(l->uv, &l->trim_timer);
+	l->trim_timer.data = l;
+	uv_timer_start(&l->trim_timer, trim_cb, TRIM_EVERY_MS, TRIM_EVERY_MS);
+	uv_unref((uv_handle_t *)&l->trim_timer); /* never keeps the loop alive alone */
+	l->handles_open = 6;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	memset(&info, 0, sizeof(info));
@@ -226,6 +242,8 @@ static void close_handles(sios__loop *l)
 	l->tick_on = 0;
 	uv_close((uv_handle_t *)&l->tick, handle_closed);
 	uv_close((uv_handle_t *)&l->stop_timer, handle_closed);
+	uv_timer_stop(&l->trim_timer);
+	uv_close((uv_handle_t *)&l->trim_timer, handle_closed);
 	uv_close((uv_handle_t *)&l->async, handle_closed);
 	uv_idle_stop(&l->flush_idle);
 	uv_close((uv_handle_t *)&l->flush_check, handle_closed);

@@ -56,6 +56,7 @@ typedef struct sios__loop {
 	int post_closed; /* under mu */
 
 	uv_timer_t stop_timer;
+	uv_timer_t trim_timer; /* gives memory back after large work */
 	sios__loop_hook on_stop; /* runs on the loop when a stop begins */
 	int (*is_drained)(void *ud);
 	void *hook_ud;

@@ -9,6 +9,8 @@
 
 void sios__asm_clear(sios__assembler *a)
 {
+	if (a->bytes >= 65536)
+		sios__trim_note(a->bytes);
 	for (size_t i = 0; i < a->nbins; i++)
 		free((void *)a->bins[i].data);
 	free(a->bins);

@@ -35,8 +35,25 @@ sios__buf *sios__buf_from(size_t head, const void *p, size_t n)
 
 void sios__buf_unref(sios__buf *b)
 {
-	if (b && --b->refs == 0)
+	if (b && --b->refs == 0) {
+		if (b->cap >= 65536)
+			sios__trim_note(b->cap);
 		free(b);
+	}
+}
+
+static _Atomic size_t trim_noted;
+
+void sios__trim_note(size_t bytes) { trim_noted += bytes; }
+
+int sios__trim_due(size_t threshold)
+{
+	size_t n = trim_noted;
+
+	if (n < threshold)
+		return 0;
+	trim_noted -= n;
+	return 1;
 }
 
 /* ---- string builder -------------------------------------------------- */
