@@ -30,9 +30,10 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 OPT      ?= -O2
+EXTRA_CFLAGS ?=
 WARN     = -Wall -Wextra -Werror
 CFLAGS_LIB = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -fPIC -fvisibility=hidden \
-	-DSIOS_BUILDING -DSIOS_WITH_REDIS=$(WITH_REDIS) -Iinclude -Ilib $(PKG_CFLAGS)
+	-DSIOS_BUILDING -DSIOS_WITH_REDIS=$(WITH_REDIS) -Iinclude -Ilib $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 CFLAGS_APP = -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread
 
@@ -53,17 +54,21 @@ HDRS     := include/sios.h $(wildcard lib/*/*.h)
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 PROGS    := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(wildcard tests/progs/*.c))
+# fuzz harnesses: with a plain driver here (make check runs each over its
+# corpus); with libFuzzer under `make fuzz`
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
 
 SO      = $(BUILD)/libsios.so.$(VERSION)
 SONAME  = libsios.so.$(SOVER)
 AR_LIB  = $(BUILD)/libsios.a
 
-.PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick bench-bin
+.PHONY: all lib examples check check-fast demo deps install uninstall clean bench bench-quick bench-bin fuzz
 
 # the benchmark tools (built with everything: a test drives them)
 BENCH_BIN = $(BUILD)/bench/loadgen $(BUILD)/bench/bench_server $(BUILD)/bench/floor_server
 
-all: lib examples $(UNIT) $(PROGS) $(BENCH_BIN)
+all: lib examples $(UNIT) $(PROGS) $(FUZZERS) $(BENCH_BIN)
 
 lib: $(SO) $(AR_LIB)
 
@@ -89,6 +94,10 @@ $(BUILD)/examples/%: examples/%.c $(AR_LIB) include/sios.h
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(AR_LIB) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_LIB) $(LDFLAGS) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
+
+$(BUILD)/fuzz/%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(AR_LIB) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_LIB) $(LDFLAGS) -o $@ $< tests/fuzz/driver.c $(AR_LIB) $(LDLIBS_ALL)
 
 $(BUILD)/progs/%: tests/progs/%.c $(AR_LIB) include/sios.h
 	@mkdir -p $(dir $@)
@@ -133,6 +142,32 @@ $(BUILD)/bench/bench_server: bench/bench_server.c $(AR_LIB) include/sios.h
 	$(CC) $(CFLAGS_APP) -o $@ $< $(AR_LIB) $(LDLIBS_ALL)
 
 bench-bin: $(BENCH_BIN)
+
+# libFuzzer (clang) on each harness for FUZZ_TIME seconds (default 60),
+# starting from its corpus in tests/fuzz/corpus; what it finds is kept in
+# build/fuzz-clang/corpus/<harness>, crashes as build/fuzz-clang/crash-*.
+FUZZ_TIME ?= 60
+FUZZ_BUILD = build/fuzz-clang
+fuzz:
+	@tools/deps.sh fuzz
+	$(MAKE) $(FUZZ_BUILD)/libsios.a BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT=-O1 \
+		EXTRA_CFLAGS=-fsanitize=fuzzer-no-link
+	@mkdir -p $(FUZZ_BUILD)/fuzz
+	@set -e; for h in $(FUZZ_NAMES); do \
+		clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow \
+			-Iinclude -Ilib $(PKG_CFLAGS) -o $(FUZZ_BUILD)/fuzz/$$h tests/fuzz/fuzz_$$h.c \
+			$(FUZZ_BUILD)/libsios.a $(LDLIBS_ALL); \
+	done
+	@set -e; for h in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$h; \
+		echo "== fuzz $$h for $(FUZZ_TIME) s"; \
+		if ! (cd $(FUZZ_BUILD) && ./fuzz/$$h corpus/$$h ../../tests/fuzz/corpus/$$h \
+			-max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 > fuzz-$$h.log 2>&1); then \
+			tail -50 $(FUZZ_BUILD)/fuzz-$$h.log; echo "fuzz $$h: FAILED"; exit 1; \
+		fi; \
+		tail -12 $(FUZZ_BUILD)/fuzz-$$h.log; \
+	done
 
 bench: deps
 	@tools/bench-deps.sh

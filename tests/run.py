@@ -26,6 +26,13 @@ def programs(build):
             p = os.path.join(tdir, f)
             if os.access(p, os.X_OK) and not os.path.isdir(p):
                 out.append((f"unit/{f}", [p]))
+    fdir = os.path.join(ROOT, build, "fuzz")
+    if os.path.isdir(fdir):
+        for f in sorted(os.listdir(fdir)):
+            p = os.path.join(fdir, f)
+            corpus = os.path.join(ROOT, "tests", "fuzz", "corpus", f)
+            if os.access(p, os.X_OK) and os.path.isdir(corpus):
+                out.append((f"fuzz/{f}", [p, corpus]))
     idir = os.path.join(ROOT, "tests", "interop")
     for f in sorted(os.listdir(idir)):
         p = os.path.join(idir, f)

@@ -4,6 +4,8 @@
 #   tools/deps.sh demo    what `make demo` needs: the build dependencies and
 #                         the socket.io-client the chat page loads
 #   tools/deps.sh         everything `make check` needs (also: check)
+#   tools/deps.sh fuzz    what `make fuzz` needs: the build dependencies and
+#                         clang with libFuzzer
 #
 # Without root it prints the apt-get command to run instead, and fails.
 set -eu
@@ -15,13 +17,15 @@ libcjson-dev libhiredis-dev libssl-dev"
 NPM_DEBS="nodejs npm"
 TEST_DEBS="python3 python3-socketio python3-websocket python3-requests redis-server mandoc
 openssl chromium"
+FUZZ_DEBS="clang libclang-rt-14-dev"
 
 mode=${1:-check}
 case $mode in
 demo) DEBS="$BUILD_DEBS $NPM_DEBS" ;;
 check) DEBS="$BUILD_DEBS $NPM_DEBS $TEST_DEBS" ;;
+fuzz) DEBS="$BUILD_DEBS $FUZZ_DEBS" ;;
 *)
-	echo "usage: tools/deps.sh [demo|check]" >&2
+	echo "usage: tools/deps.sh [demo|check|fuzz]" >&2
 	exit 2
 	;;
 esac
@@ -54,6 +58,7 @@ fi
 # (socket.io-client), the tests the devDependencies too. A stamp inside
 # node_modules, which npm ci replaces, says which set is installed; the full
 # set serves the demo as well.
+[ "$mode" = fuzz ] && exit 0 # no npm packages for the fuzzers
 stamp=tests/node_modules/.sios-deps
 fresh() {
 	[ -f "$stamp-$1" ] && [ ! tests/package-lock.json -nt "$stamp-$1" ] &&

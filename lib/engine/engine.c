@@ -2642,3 +2642,49 @@ SIOS_EXPORT void sios_eio_conn_set_userdata(sios_eio_conn *c, void *ud)
 }
 
 SIOS_EXPORT void *sios_eio_conn_userdata(const sios_eio_conn *c) { return c ? c->user : NULL; }
+
+/* ---- fuzzing hooks ------------------------------------------------------ */
+
+struct sios_eio_conn *sios__session_fake(sios__engine *e, sios_eio *ep)
+{
+	struct sios_request req;
+	session *s;
+	sios__str out;
+
+	memset(&req, 0, sizeof(req));
+	req.e = e;
+	req.ep = ep;
+	req.transport = SIOS_TRANSPORT_WEBSOCKET;
+	req.time = sios__wall_ms();
+	strcpy(req.remote, "127.0.0.1");
+	ENTER(e);
+	s = session_new(e, &req);
+	if (s) {
+		sios__str_init(&out);
+		handshake_json(e, s, 1, &out);
+		if (!out.oom)
+			push_copy(s, out.p, out.len, 0);
+		sios__str_free(&out);
+		session_opened(s);
+	}
+	LEAVE(e);
+	return s;
+}
+
+void sios__session_feed(struct sios_eio_conn *s, const void *data, size_t len, int binary)
+{
+	sios__engine *e = s->eng;
+	sios__eio_pkt pkt;
+
+	if (s->state != SIOS__S_OPEN)
+		return;
+	ENTER(e);
+	if (binary ? 0 : !sios__utf8_valid(data, len))
+		session_protocol_error(s, "invalid UTF-8"); /* lws's check, for real sockets */
+	else if (sios__eio_decode(data, len, binary, &pkt) || pkt.type == SIOS__EIO_OPEN ||
+		 pkt.type == SIOS__EIO_UPGRADE)
+		session_protocol_error(s, "malformed Engine.IO packet");
+	else
+		on_packet(s, &pkt);
+	LEAVE(e);
+}

@@ -201,6 +201,12 @@ void sios__session_end(struct sios_eio_conn *s, int reason, unsigned flags, int 
  * iteration, after the I/O callbacks. */
 void sios__engine_flush(sios__engine *e);
 
+/* For the stateful fuzzer (tests/fuzz): a session with no transport,
+ * opened on ep as a websocket handshake would open it, and one websocket
+ * message fed to it as if received. What it is sent stays queued. */
+struct sios_eio_conn *sios__session_fake(sios__engine *e, sios_eio *ep);
+void sios__session_feed(struct sios_eio_conn *s, const void *data, size_t len, int binary);
+
 void sios__engine_opts_free(sios__engine_opts *o);
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src);
 
