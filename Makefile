@@ -41,7 +41,8 @@ ifeq ($(SAN),1)
 # float-cast-overflow is not part of gcc's -fsanitize=undefined: named on its own
 SANFLAGS = -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined,float-cast-overflow
-CFLAGS_LIB += $(SANFLAGS)
+# the debug build also checks that calls come from the loop thread
+CFLAGS_LIB += $(SANFLAGS) -DSIOS_THREAD_CHECKS
 CFLAGS_APP += $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 endif

@@ -29,7 +29,7 @@ static void on_bcast(sios_socket *s, const sios_event *ev, void *ud)
 
 static void on_echo(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	(void)s;
 	(void)ud;
@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 	sios_config_set_host(cfg, "127.0.0.1");
 	if (argc == 3 && !strcmp(argv[1], "--port"))
 		sios_config_set_port(cfg, atoi(argv[2]));
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	sios_of(srv, "/", &nsp);

@@ -163,7 +163,7 @@ static void admin_auth(sios_socket *s, sios_next *next, void *ud)
 
 static void on_admin_action(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *args = cJSON_CreateArray(), *o = cJSON_CreateObject();
 
 	(void)s;
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_set_port(cfg, port), "port");
 	check(sios_config_set_cleanup_empty_namespaces(cfg, 1), "cleanup");
-	check(sios_server_new(&srv, cfg), "server (is socket.io-client installed? make deps)");
+	check(sios_server_new(cfg, &srv), "server (is socket.io-client installed? make deps)");
 	sios_config_free(cfg);
 	free(found);
 	sios_server_http_callback_set(srv, on_http, NULL);

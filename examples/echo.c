@@ -44,7 +44,7 @@ static void print_json(const char *what, const char *id, const cJSON *j)
 
 static void on_echo(sios_socket *sock, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	(void)ud;
 	if (ack)
@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 		bad_usage("--tls-cert and --tls-key go together");
 	if (cert)
 		check(sios_config_set_tls(cfg, cert, key), "tls");
-	check(sios_server_new(&srv, cfg), "server");
+	check(sios_server_new(cfg, &srv), "server");
 	sios_config_free(cfg);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		sios_nsp *nsp;

@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 		option(argv[i], argv[i + 1]);
 		i++;
 	}
-	check(sios_server_new(&srv, cfg), "server");
+	check(sios_server_new(cfg, &srv), "server");
 	sios_config_free(cfg);
 	check(sios_eio_mount(srv, "/engine.io/", &ep), "mount");
 	sios_eio_open_callback_set(ep, on_open, NULL);

@@ -96,7 +96,7 @@ static void *worker(void *arg)
 
 static void on_subscribe(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	(void)ud;
 	sios_socket_join(s, "readings");
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	sios_config_set_port(cfg, port);
 	/* a test client may read slowly: room for every reading */
 	sios_config_set_max_queue(cfg, 64u << 20, 1u << 20);
-	if ((r = sios_server_new(&srv, cfg)) < 0) {
+	if ((r = sios_server_new(cfg, &srv)) < 0) {
 		fprintf(stderr, "thread_post: %s\n", sios_strerror(r));
 		return 1;
 	}

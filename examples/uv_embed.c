@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 	sios_config_set_host(cfg, "127.0.0.1");
 	sios_config_set_port(cfg, port);
 	sios_config_set_uv_loop(cfg, loop);
-	if ((r = sios_server_new(&srv, cfg)) < 0) {
+	if ((r = sios_server_new(cfg, &srv)) < 0) {
 		fprintf(stderr, "uv_embed: %s\n", sios_strerror(r));
 		return 1;
 	}

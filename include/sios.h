@@ -38,6 +38,7 @@ extern "C" {
 /* Features compiled into this build, as returned by sios_features(). */
 #define SIOS_FEATURE_REDIS 0x1u /* built WITH_REDIS=1 */
 #define SIOS_FEATURE_TLS 0x2u   /* https / wss available */
+#define SIOS_FEATURE_THREAD_CHECKS 0x4u /* calls off the loop thread get SIOS_EMISUSE */
 
 /* The library's version string, e.g. "0.1.0". Static storage. */
 SIOS_EXPORT const char *sios_version(void);
@@ -199,10 +200,12 @@ SIOS_EXPORT int sios_config_set_max_pending_acks(sios_config *cfg, unsigned n);
  * 30000 ms): beyond either the connection is closed as a protocol error. */
 SIOS_EXPORT int sios_config_set_max_attachment_bytes(sios_config *cfg, size_t bytes);
 SIOS_EXPORT int sios_config_set_attachment_timeout(sios_config *cfg, unsigned ms);
-/* Run on the application's libuv loop (a uv_loop_t *) instead of one of
- * sios's own: the application calls uv_run() itself, sios_server_run() is
- * not used, and sios_server_free() comes after the loop has returned. */
-SIOS_EXPORT int sios_config_set_uv_loop(sios_config *cfg, void *uv_loop);
+/* Run on the application's libuv loop instead of one of sios's own: the
+ * application calls uv_run() itself on the thread that created the server,
+ * sios_server_run() is not used, and sios_server_free() comes after the
+ * loop has returned. (struct uv_loop_s is libuv's uv_loop_t.) */
+struct uv_loop_s;
+SIOS_EXPORT int sios_config_set_uv_loop(sios_config *cfg, struct uv_loop_s *loop);
 /* Serve https and wss with this certificate chain and private key (PEM
  * files); the port then speaks TLS only. The files are checked now and
  * again by sios_server_new(): SIOS_ETLS when one is missing, unreadable,
@@ -267,7 +270,7 @@ typedef void (*sios_post_cb)(sios_server *srv, void *ud);
  * SIOS_ETLS (certificate or key unusable), SIOS_EIO; on error nothing is
  * left allocated or bound, *out is NULL and the log says why.
  */
-SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg);
+SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out);
 /* Runs the loop on the calling thread until the server has stopped. */
 SIOS_EXPORT int sios_server_run(sios_server *srv);
 /* Begins a graceful stop: clients are closed with SIOS_REASON_SERVER_SHUTDOWN
@@ -279,7 +282,8 @@ SIOS_EXPORT int sios_server_post(sios_server *srv, sios_post_cb fn, void *ud);
 /* Stop the server gracefully when the process receives signum (SIGINT,
  * SIGTERM, ...). Installed through the loop; safe to use in any program. */
 SIOS_EXPORT int sios_server_stop_on_signal(sios_server *srv, int signum);
-/* The TCP port the server listens on. */
+/* The TCP port the server listens on (useful with port 0), or
+ * SIOS_EINVAL for a NULL server. */
 SIOS_EXPORT int sios_server_port(const sios_server *srv);
 /* Frees a server that is not running; NULL is accepted. */
 SIOS_EXPORT void sios_server_free(sios_server *srv);
@@ -400,6 +404,10 @@ SIOS_EXPORT int sios_emit(sios_socket *sock, const char *event, const cJSON *arg
 SIOS_EXPORT int sios_emit_with_ack(sios_socket *sock, const char *event, const cJSON *args,
 				   const sios_binary *bins, size_t nbins, unsigned timeout_ms,
 				   sios_ack_cb cb, void *ud);
+/* The same as a volatile packet: dropped, not queued, when the client is
+ * not ready to receive it now (SIOS_EDROPPED), like socket.volatile.emit(). */
+SIOS_EXPORT int sios_emit_volatile(sios_socket *sock, const char *event, const cJSON *args,
+				   const sios_binary *bins, size_t nbins);
 /* Leave the namespace (the client gets a DISCONNECT packet); with
  * close_connection the whole Engine.IO connection closes too. The
  * disconnect callback runs before this returns. */
@@ -446,14 +454,17 @@ SIOS_EXPORT const sios_binary *sios_event_binary(const sios_event *ev, const cJS
 SIOS_EXPORT const sios_binary *sios_event_binaries(const sios_event *ev);
 SIOS_EXPORT size_t sios_event_binary_count(const sios_event *ev);
 
+/* Whether the client asked for an acknowledgement that nobody has taken
+ * yet. Only looks. */
+SIOS_EXPORT int sios_event_wants_ack(const sios_event *ev);
 /*
- * The acknowledgement the client asked for, or NULL. The first call takes
- * ownership: the handle then stays valid until sios_ack_send() or
- * sios_ack_drop(), even after the socket has gone (sending then returns
- * SIOS_ECLOSED). An acknowledgement nobody takes is dropped after the
- * handlers return; later calls return NULL.
+ * Takes the acknowledgement the client asked for (NULL when it asked for
+ * none or it was taken already). The caller owns it: the handle stays
+ * valid until sios_ack_send() or sios_ack_drop(), even after the socket
+ * has gone (sending then returns SIOS_ECLOSED). An acknowledgement nobody
+ * takes is dropped after the handlers return.
  */
-SIOS_EXPORT sios_ack *sios_event_ack(const sios_event *ev);
+SIOS_EXPORT sios_ack *sios_event_take_ack(const sios_event *ev);
 /* Answer with args and bins (borrowed) and release the handle. */
 SIOS_EXPORT int sios_ack_send(sios_ack *ack, const cJSON *args, const sios_binary *bins,
 			      size_t nbins);
@@ -561,6 +572,11 @@ SIOS_EXPORT int sios_scope_set_flags(sios_scope *sc, unsigned flags);
 /* Time allowed for the acknowledgements of sios_scope_emit_with_ack(). */
 SIOS_EXPORT int sios_scope_set_timeout(sios_scope *sc, unsigned ms);
 
+/* io.to(room).emit(): every socket of nsp in room (every socket of the
+ * namespace when room is NULL), across the cluster, without building a
+ * scope. The packet is encoded once. */
+SIOS_EXPORT int sios_room_emit(sios_nsp *nsp, const char *room, const char *event,
+			       const cJSON *args, const sios_binary *bins, size_t nbins);
 /* Broadcast: the packet is encoded once and shared by every recipient. */
 SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *args,
 				const sios_binary *bins, size_t nbins);

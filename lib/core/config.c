@@ -190,7 +190,7 @@ SIOS_EXPORT int sios_config_keep_header(sios_config *c, const char *name)
 	return sios__strv_add(&c->eng.keep_headers, &c->eng.n_keep, name, 0);
 }
 
-SIOS_EXPORT int sios_config_set_uv_loop(sios_config *c, void *uv_loop)
+SIOS_EXPORT int sios_config_set_uv_loop(sios_config *c, struct uv_loop_s *uv_loop)
 {
 	if (!c)
 		return SIOS_EINVAL;

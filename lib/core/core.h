@@ -21,7 +21,7 @@ struct sios_config {
 	size_t max_attachment_bytes;  /* a connection's unfinished attachments */
 	unsigned attachment_timeout;  /* ms to finish a set of attachments */
 	unsigned connect_timeout; /* ms a connection has to join a namespace */
-	void *uv_loop;
+	struct uv_loop_s *uv_loop;
 	char *tls_cert, *tls_key;
 	char *client_dir; /* socket.io-client's dist/, served under path */
 	sios__engine_opts eng;

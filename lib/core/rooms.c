@@ -235,6 +235,8 @@ cJSON *sios__socket_describe(sios_socket *s)
 
 SIOS_EXPORT int sios_socket_join(sios_socket *s, const char *room)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || !room || !*room)
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
@@ -244,6 +246,8 @@ SIOS_EXPORT int sios_socket_join(sios_socket *s, const char *room)
 
 SIOS_EXPORT int sios_socket_leave(sios_socket *s, const char *room)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || !room)
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
@@ -253,6 +257,8 @@ SIOS_EXPORT int sios_socket_leave(sios_socket *s, const char *room)
 
 SIOS_EXPORT int sios_socket_join_rooms(sios_socket *s, const char *const *rooms, size_t n)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r = 0;
 
 	if (!s || (n && !rooms))
@@ -264,6 +270,8 @@ SIOS_EXPORT int sios_socket_join_rooms(sios_socket *s, const char *const *rooms,
 
 SIOS_EXPORT int sios_socket_leave_rooms(sios_socket *s, const char *const *rooms, size_t n)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r = 0;
 
 	if (!s || (n && !rooms))
@@ -325,6 +333,8 @@ struct sios_scope {
 
 SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
 {
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	sios_scope *sc;
 
 	if (!nsp || !out || nsp->is_pattern)
@@ -339,6 +349,8 @@ SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
 
 SIOS_EXPORT int sios_scope_from_socket(sios_socket *s, sios_scope **out)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!s || !out)
@@ -395,16 +407,13 @@ static int check_event(const char *event, size_t nbins, const sios_binary *bins)
 	return event && *event && !sios__reserved_event(event) && (!nbins || bins);
 }
 
-SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *args,
-				const sios_binary *bins, size_t nbins)
+static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
+		    const sios_binary *bins, size_t nbins)
 {
-	struct sios_nsp *nsp;
+	struct sios_nsp *nsp = sel->nsp;
 	sios__frame f;
 	int r;
 
-	if (!sc || !check_event(event, nbins, bins))
-		return SIOS_EINVAL;
-	nsp = sc->sel.nsp;
 	/* encoded once; every recipient queues a reference */
 	r = sios__encode_message(&f, LWS_PRE, 0, nsp->name, -1, event, args, bins, nbins);
 	if (r)
@@ -412,16 +421,47 @@ SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *
 	nsp->srv->packets_encoded++;
 	nsp->srv->broadcasts++;
 	sios__core_enter(nsp->srv);
-	r = nsp->adapter->ops->broadcast(nsp->adapter, &sc->sel, &f);
+	r = nsp->adapter->ops->broadcast(nsp->adapter, sel, &f);
 	sios__core_leave(nsp->srv);
 	sios__frame_clear(&f);
 	return r;
+}
+
+SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *args,
+				const sios_binary *bins, size_t nbins)
+{
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
+	if (!sc || !check_event(event, nbins, bins))
+		return SIOS_EINVAL;
+	return emit_sel(&sc->sel, event, args, bins, nbins);
+}
+
+SIOS_EXPORT int sios_room_emit(sios_nsp *nsp, const char *room, const char *event,
+			       const cJSON *args, const sios_binary *bins, size_t nbins)
+{
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
+	char *rooms[1] = {(char *)room};
+	sios__sel sel;
+
+	if (!nsp || (room && !*room) || !check_event(event, nbins, bins))
+		return SIOS_EINVAL;
+	if (nsp->is_pattern)
+		return SIOS_EINVAL; /* a parent of dynamic namespaces has no sockets */
+	memset(&sel, 0, sizeof(sel));
+	sel.nsp = nsp;
+	sel.rooms = room ? rooms : NULL;
+	sel.nrooms = room ? 1 : 0;
+	return emit_sel(&sel, event, args, bins, nbins);
 }
 
 SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, const cJSON *args,
 					 const sios_binary *bins, size_t nbins,
 					 sios_broadcast_ack_cb cb, void *ud)
 {
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	struct sios_nsp *nsp;
 	struct sios__bcast_ack *b;
 	sios__frame f;
@@ -453,6 +493,8 @@ SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, cons
 
 SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void *ud)
 {
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!sc || !cb)
@@ -465,6 +507,8 @@ SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void 
 
 SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room)
 {
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!sc || !room || !*room)
@@ -477,6 +521,8 @@ SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room)
 
 SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room)
 {
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!sc || !room || !*room)
@@ -489,6 +535,8 @@ SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room)
 
 SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection)
 {
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!sc)
@@ -502,6 +550,8 @@ SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection)
 
 SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJSON *args)
 {
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!nsp || !check_event(event, 0, NULL) || (args && !cJSON_IsArray(args)))
 		return SIOS_EINVAL;
 	return nsp->adapter->ops->server_side_emit(nsp->adapter, event, args);

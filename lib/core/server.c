@@ -30,7 +30,7 @@ static int is_drained(void *ud)
 	return sios__engine_drained(&srv->eng);
 }
 
-SIOS_EXPORT int sios_server_new(sios_server **out, const sios_config *cfg)
+SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 {
 	sios_server *srv;
 	sios__loop_opts lo;
@@ -129,6 +129,8 @@ SIOS_EXPORT int sios_server_run(sios_server *srv)
 
 SIOS_EXPORT int sios_server_stop(sios_server *srv)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv)
 		return SIOS_EINVAL;
 	if (srv->stopped || srv->loop.stopping)
@@ -175,12 +177,17 @@ SIOS_EXPORT int sios_server_post(sios_server *srv, sios_post_cb fn, void *ud)
 
 SIOS_EXPORT int sios_server_stop_on_signal(sios_server *srv, int signum)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv || signum <= 0)
 		return SIOS_EINVAL;
 	return sios__loop_stop_on_signal(&srv->loop, signum);
 }
 
-SIOS_EXPORT int sios_server_port(const sios_server *srv) { return srv ? srv->loop.port : -1; }
+SIOS_EXPORT int sios_server_port(const sios_server *srv)
+{
+	return srv ? srv->loop.port : SIOS_EINVAL;
+}
 
 SIOS_EXPORT void sios_server_free(sios_server *srv)
 {
@@ -204,6 +211,8 @@ SIOS_EXPORT void sios_server_http_callback_set(sios_server *srv, sios_http_cb cb
 
 SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **out)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv || !out)
 		return SIOS_EINVAL;
 	if (srv->stopped || srv->loop.stopping)

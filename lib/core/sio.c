@@ -569,6 +569,8 @@ static sios_socket *next_take(sios_next *nx, int *gone)
 
 SIOS_EXPORT int sios_next_accept(sios_next *nx)
 {
+	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	sios_socket *s;
 	sios_server *srv;
 	struct sios__mw *m;
@@ -598,6 +600,8 @@ SIOS_EXPORT int sios_next_accept(sios_next *nx)
 
 SIOS_EXPORT int sios_next_reject(sios_next *nx, const char *message, const cJSON *data)
 {
+	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	sios_socket *s;
 	sios_server *srv;
 	int gone;
@@ -974,6 +978,8 @@ void sios__sio_free(sios_server *srv)
 
 SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	struct sios_nsp *n;
 
 	if (!srv || !name || name[0] != '/' || strchr(name, ',') || !out)
@@ -997,6 +1003,8 @@ static int pattern_new(sios_server *srv, const char *label, sios_nsp **out)
 
 SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **out)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	regex_t re;
 	int r;
 
@@ -1016,6 +1024,8 @@ SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **
 
 SIOS_EXPORT int sios_of_match(sios_server *srv, sios_nsp_match_cb match, void *ud, sios_nsp **out)
 {
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	int r;
 
 	if (!srv || !match || !out)
@@ -1097,6 +1107,8 @@ static int set_handler(struct sios__handler **list, const char *event, sios_even
 
 SIOS_EXPORT int sios_nsp_on(sios_nsp *nsp, const char *event, sios_event_cb cb, void *ud)
 {
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	return nsp ? set_handler(&nsp->handlers, event, cb, ud) : SIOS_EINVAL;
 }
 
@@ -1110,6 +1122,8 @@ SIOS_EXPORT void sios_nsp_on_any(sios_nsp *nsp, sios_event_cb cb, void *ud)
 
 SIOS_EXPORT int sios_nsp_use(sios_nsp *nsp, sios_middleware_cb cb, void *ud)
 {
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	struct sios__mw **pp, *m;
 
 	if (!nsp || !cb)
@@ -1134,6 +1148,8 @@ SIOS_EXPORT sios_socket *sios_nsp_socket(sios_nsp *nsp, const char *id)
 
 SIOS_EXPORT int sios_socket_on(sios_socket *s, const char *event, sios_event_cb cb, void *ud)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	return s ? set_handler(&s->handlers, event, cb, ud) : SIOS_EINVAL;
 }
 
@@ -1194,9 +1210,11 @@ static int check_event_name(const char *event)
 	return event && *event && !sios__reserved_event(event);
 }
 
-SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
-			  const sios_binary *bins, size_t nbins)
+static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
+		      const sios_binary *bins, size_t nbins, unsigned flags)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	sios__frame f;
 	int r;
 
@@ -1208,9 +1226,21 @@ SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
 	if (r)
 		return r;
 	s->nsp->srv->packets_encoded++;
-	r = sios__send_frame(s->client, &f);
+	r = sios__send_frame_flags(s->client, &f, flags);
 	sios__frame_clear(&f);
 	return r;
+}
+
+SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
+			  const sios_binary *bins, size_t nbins)
+{
+	return emit_flags(s, event, args, bins, nbins, 0);
+}
+
+SIOS_EXPORT int sios_emit_volatile(sios_socket *s, const char *event, const cJSON *args,
+				   const sios_binary *bins, size_t nbins)
+{
+	return emit_flags(s, event, args, bins, nbins, SIOS__PUSH_VOLATILE);
 }
 
 static void ack_timeout(sios__timer *t)
@@ -1229,6 +1259,8 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 				   const sios_binary *bins, size_t nbins, unsigned timeout_ms,
 				   sios_ack_cb cb, void *ud)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	struct sios__pending_ack *a;
 	sios__frame f;
 	int r;
@@ -1290,6 +1322,8 @@ int sios__socket_disconnect(sios_socket *s, int close_connection)
 
 SIOS_EXPORT int sios_socket_disconnect(sios_socket *s, int close_connection)
 {
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	return sios__socket_disconnect(s, close_connection);
 }
 
@@ -1420,12 +1454,17 @@ SIOS_EXPORT const char *sios_event_socket_id(const sios_event *ev)
 	return ev->sid[0] ? ev->sid : NULL;
 }
 
-SIOS_EXPORT sios_ack *sios_event_ack(const sios_event *cev)
+SIOS_EXPORT int sios_event_wants_ack(const sios_event *ev)
+{
+	return ev && ev->ack_id >= 0 && !ev->ack_taken && ev->sock;
+}
+
+SIOS_EXPORT sios_ack *sios_event_take_ack(const sios_event *cev)
 {
 	struct sios_event *ev = (struct sios_event *)cev;
 	sios_ack *a;
 
-	if (!ev || ev->ack_id < 0 || ev->ack_taken || !ev->sock)
+	if (!sios_event_wants_ack(ev))
 		return NULL;
 	a = calloc(1, sizeof(*a));
 	if (!a || !(a->nsp = sios__strdup(ev->sock->nsp->name))) {
@@ -1450,6 +1489,8 @@ SIOS_EXPORT void sios_ack_drop(sios_ack *a)
 SIOS_EXPORT int sios_ack_send(sios_ack *a, const cJSON *args, const sios_binary *bins,
 			      size_t nbins)
 {
+	if (a && SIOS__OFF_LOOP(&a->srv->loop))
+		return SIOS_EMISUSE;
 	struct sios_nsp *nsp;
 	sios_socket *s = NULL;
 	sios__frame f;

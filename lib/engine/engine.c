@@ -2556,6 +2556,8 @@ SIOS_EXPORT void sios_eio_close_callback_set(sios_eio *ep, sios_eio_close_cb cb,
 
 static int send_msg(session *s, const void *data, size_t len, int binary)
 {
+	if (s && SIOS__OFF_LOOP(s->eng->loop))
+		return SIOS_EMISUSE;
 	sios__buf *b;
 	int r;
 
@@ -2593,6 +2595,8 @@ SIOS_EXPORT int sios_eio_send_binary(sios_eio_conn *c, const void *data, size_t 
 
 SIOS_EXPORT int sios_eio_close(sios_eio_conn *c)
 {
+	if (c && SIOS__OFF_LOOP(c->eng->loop))
+		return SIOS_EMISUSE;
 	if (!c)
 		return SIOS_EINVAL;
 	if (c->state != SIOS__S_OPEN)

@@ -149,6 +149,7 @@ int sios__loop_init(sios__loop *l, const sios__loop_opts *o)
 	int r;
 
 	memset(l, 0, sizeof(*l));
+	l->owner = pthread_self();
 	sios__wheel_init(&l->wheel, sios__now_ms());
 	/* everything that can fail for a reason the user must hear about comes
 	 * before any handle or lws context exists */
@@ -300,6 +301,7 @@ void sios__loop_stop(sios__loop *l, unsigned grace_ms)
 
 int sios__loop_run(sios__loop *l)
 {
+	l->owner = pthread_self();
 	uv_run(l->uv, UV_RUN_DEFAULT);
 	return 0;
 }

@@ -26,6 +26,7 @@ typedef struct sios__listener {
 
 typedef struct sios__loop {
 	uv_loop_t *uv;
+	pthread_t owner; /* the loop thread: the creator, then sios_server_run()'s */
 	int own_uv;
 	struct lws_context *ctx;
 	struct lws_vhost *vh;
@@ -92,6 +93,14 @@ typedef struct sios__loop_opts {
  * accepting. On failure nothing is left allocated: SIOS_EADDR (cannot
  * listen), SIOS_ETLS (certificate or key unusable), SIOS_ENOMEM, SIOS_EIO. */
 int sios__loop_init(sios__loop *l, const sios__loop_opts *o);
+/* Whether the caller is off the loop thread: every public call but
+ * sios_server_post() must be made on it. Checked in builds with
+ * -DSIOS_THREAD_CHECKS (the sanitizer build of make check). */
+#ifdef SIOS_THREAD_CHECKS
+#define SIOS__OFF_LOOP(l) (!pthread_equal((l)->owner, pthread_self()))
+#else
+#define SIOS__OFF_LOOP(l) 0
+#endif
 int sios__loop_run(sios__loop *l);
 /* Begin the stop: on_stop runs, then the loop waits until is_drained() or
  * grace_ms have passed, destroys the lws context and lets run() return. */

@@ -12,13 +12,26 @@
 /* ---- randomness ------------------------------------------------------ */
 
 /* getrandom() in 4 KB refills: one system call per ~270 ids. */
-static unsigned char rpool[4096];
-static size_t rpool_left;
+/* Ids and randomness come from a pool refilled by getrandom(). One pool per
+ * thread (two servers may run in two threads); a forked child starts with
+ * an empty one, or it would hand out its parent's ids. */
+static _Thread_local unsigned char rpool[4096];
+static _Thread_local size_t rpool_left;
+static pthread_once_t rpool_once = PTHREAD_ONCE_INIT;
+
+static void rpool_forget(void)
+{
+	memset(rpool, 0, sizeof(rpool));
+	rpool_left = 0;
+}
+
+static void rpool_init(void) { pthread_atfork(NULL, NULL, rpool_forget); }
 
 void sios__random(void *p, size_t n)
 {
 	unsigned char *o = p;
 
+	pthread_once(&rpool_once, rpool_init);
 	while (n) {
 		size_t k;
 
@@ -308,6 +321,9 @@ SIOS_EXPORT unsigned sios_features(void)
 	unsigned f = SIOS_FEATURE_TLS;
 #if defined(SIOS_WITH_REDIS) && SIOS_WITH_REDIS
 	f |= SIOS_FEATURE_REDIS;
+#endif
+#ifdef SIOS_THREAD_CHECKS
+	f |= SIOS_FEATURE_THREAD_CHECKS;
 #endif
 	return f;
 }

@@ -15,7 +15,7 @@ static sios_server *srv;
 
 static void ack_args(const sios_event *ev, const cJSON *args, const sios_binary *b, size_t nb)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	if (ack)
 		sios_ack_send(ack, args, b, nb);
@@ -111,7 +111,7 @@ static void setup(void)
 	sios_log_callback_set(0, NULL, NULL); /* quiet */
 	if (sios_config_new(&cfg) || sios_config_set_port(cfg, 0) ||
 	    sios_config_set_host(cfg, "127.0.0.1") || sios_config_set_max_queue(cfg, 1 << 20, 4096) ||
-	    sios_server_new(&srv, cfg))
+	    sios_server_new(cfg, &srv))
 		abort();
 	sios_config_free(cfg);
 	sios_of(srv, "/", &root);

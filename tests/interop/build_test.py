@@ -49,7 +49,7 @@ int main(void) {
 	    sios_config_set_host(cfg, "127.0.0.1")) return 1;
 	if (sios_config_set_ping_interval(cfg, 0) != SIOS_EINVAL) return 2;
 	if (strcmp(sios_err_name(SIOS_EINVAL), "SIOS_EINVAL")) return 3;
-	if (sios_server_new(&srv, cfg)) return 4;
+	if (sios_server_new(cfg, &srv)) return 4;
 	sios_config_free(cfg);
 	if (sios_server_port(srv) <= 0) return 5;
 	if (sios_server_post(srv, stop, &ran)) return 6;

@@ -29,7 +29,7 @@ static cJSON *strings(int n, const char **v)
 
 static void answer_strings(const sios_event *ev, int n, const char **v)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *a = strings(n, v);
 
 	if (ack)
@@ -88,7 +88,7 @@ static void nsp_any(sios_socket *s, const sios_event *ev, void *ud)
 
 static void on_any_count(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *a = cJSON_CreateArray();
 
 	(void)ud;
@@ -103,9 +103,9 @@ static void on_hold(sios_socket *s, const sios_event *ev, void *ud)
 	(void)s;
 	(void)ud;
 	sios_ack_drop(held);
-	held = sios_event_ack(ev);
+	held = sios_event_take_ack(ev);
 	/* a second take returns NULL */
-	if (sios_event_ack(ev))
+	if (sios_event_take_ack(ev))
 		abort();
 }
 
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
 		return 1;
 	if (argc == 3 && !strcmp(argv[1], "--port"))
 		sios_config_set_port(cfg, atoi(argv[2]));
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	if (sios_of(srv, "bad", &nsp) != SIOS_EINVAL || sios_of(srv, "/", &nsp))

@@ -37,7 +37,7 @@ static void on_message(sios_socket *s, const sios_event *ev, void *ud)
 
 static void on_message_with_ack(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	(void)s, (void)ud;
 	if (ack)
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	    sios_config_set_ping_timeout(cfg, 200) || sios_config_set_max_payload(cfg, 1000000) ||
 	    sios_config_set_connect_timeout(cfg, 1000) || sios_config_add_cors_origin(cfg, "*"))
 		return 1;
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	sios_of(srv, "/", &root);

@@ -35,7 +35,7 @@ static void filter(sios_request *req, void *ud)
 
 static void answer(const sios_event *ev, cJSON *v)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *args = cJSON_CreateArray();
 
 	cJSON_AddItemToArray(args, v);
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	    sios_config_set_host(cfg, "127.0.0.1") || sios_config_keep_header(cfg, "x-custom") ||
 	    sios_config_set_allow_request(cfg, filter, NULL))
 		return 1;
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	sios_of(srv, "/", &root);

@@ -45,7 +45,7 @@ static cJSON *counters(void)
 
 static void reply(const sios_event *ev, cJSON *o)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *args = cJSON_CreateArray();
 
 	cJSON_AddItemToArray(args, o);
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	    sios_config_set_slow_consumer_policy(cfg, policy) ||
 	    sios_config_set_slow_consumer_policy(cfg, 7) != SIOS_EINVAL)
 		return 1;
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	sios_of(srv, "/", &root);

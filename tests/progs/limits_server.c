@@ -21,7 +21,7 @@
 
 static void ack_with(const sios_event *ev, cJSON *args)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	if (ack)
 		sios_ack_send(ack, args, NULL, 0);
@@ -30,7 +30,7 @@ static void ack_with(const sios_event *ev, cJSON *args)
 
 static void on_echo(sios_socket *s, const sios_event *ev, void *ud)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 
 	(void)s, (void)ud;
 	if (ack)
@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 		else
 			r = SIOS_EINVAL;
 	}
-	if (r || sios_server_new(&srv, cfg) < 0) {
+	if (r || sios_server_new(cfg, &srv) < 0) {
 		fprintf(stderr, "limits_server: bad arguments or cannot start\n");
 		return 1;
 	}

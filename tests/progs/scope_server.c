@@ -24,7 +24,7 @@ static cJSON *one(cJSON *item)
 
 static void reply(const sios_event *ev, cJSON *item)
 {
-	sios_ack *ack = sios_event_ack(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
 	cJSON *args = one(item);
 
 	if (ack)
@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 	sios_config_set_cleanup_empty_namespaces(cfg, 1);
 	if (argc == 3 && !strcmp(argv[1], "--port"))
 		sios_config_set_port(cfg, atoi(argv[2]));
-	if (sios_server_new(&srv, cfg) < 0)
+	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);
 	sios_of(srv, "/", &root);

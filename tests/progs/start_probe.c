@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 
 		sios_log_callback_set(SIOS_LOG_ERR, NULL, NULL);
 		for (int i = 0; i < repeat; i++) {
-			if (sios_server_new(&srv, cfg) == 0) {
+			if (sios_server_new(cfg, &srv) == 0) {
 				printf("attempt %d succeeded\n", i);
 				return 1;
 			}
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 		}
 		printf("fds before %d after %d\n", before, count_fds());
 	}
-	r = sios_server_new(&srv, cfg);
+	r = sios_server_new(cfg, &srv);
 	sios_config_free(cfg);
 	if (r < 0) {
 		printf("new: %s%s\n", sios_err_name(r), srv ? " (and a server handle)" : "");
