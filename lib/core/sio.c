@@ -1378,7 +1378,7 @@ SIOS_EXPORT unsigned sios_socket_transport(const sios_socket *s)
 
 SIOS_EXPORT size_t sios_socket_queued_bytes(const sios_socket *s)
 {
-	return s && !s->client_gone && !s->client->closed ? s->client->conn->q.bytes : 0;
+	return s && !s->client_gone && !s->client->closed ? sios__session_queued_bytes(s->client->conn) : 0;
 }
 
 SIOS_EXPORT void sios_socket_drain_callback_set(sios_socket *s, sios_drain_cb cb, void *ud)

@@ -831,6 +831,10 @@ int sios__session_push_group(session *s, sios__buf *head, sios__buf **atts, size
 	return 0;
 }
 
+size_t sios__session_queued_bytes(const session *s) { return s->q.bytes; }
+
+int sios__session_is_open(const session *s) { return s->state == SIOS__S_OPEN; }
+
 int sios__session_push(session *s, sios__buf *buf, int binary)
 {
 	return sios__session_push_group(s, buf, NULL, 0, binary ? SIOS__PUSH_BINARY : 0);

@@ -191,6 +191,10 @@ int sios__session_push(struct sios_eio_conn *s, sios__buf *buf, int binary);
 int sios__session_push_group(struct sios_eio_conn *s, sios__buf *head, sios__buf **atts,
 			     size_t natts, unsigned flags);
 void sios__session_close(struct sios_eio_conn *s, int reason);
+/* Bytes waiting in the session's outbound queue. */
+size_t sios__session_queued_bytes(const struct sios_eio_conn *s);
+/* Whether the session is open (not closing or gone). */
+int sios__session_is_open(const struct sios_eio_conn *s);
 /* The same with its details: SIOS__END_FLUSH delivers what is queued
  * first; a websocket gets close code ws_code (0: an empty close frame)
  * with why, a static string, as its reason. */

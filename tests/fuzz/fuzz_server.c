@@ -133,14 +133,14 @@ static sios_eio_conn *live(const char *sid)
 {
 	sios_eio_conn *c = *sid ? sios__map_get(&srv->eng.sessions, sid) : NULL;
 
-	return c && c->state == SIOS__S_OPEN ? c : NULL;
+	return c && sios__session_is_open(c) ? c : NULL;
 }
 
 static void open_client(char sid[SIOS__ID_LEN + 1])
 {
 	sios_eio_conn *c = sios__session_fake(&srv->eng, srv->sio_ep);
 
-	strcpy(sid, c ? c->sid : "");
+	strcpy(sid, c ? sios_eio_conn_id(c) : "");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
