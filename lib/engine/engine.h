@@ -58,26 +58,6 @@ typedef struct sios__engine_opts {
 	int slow_policy;
 } sios__engine_opts;
 
-/* Outbound packets: the websocket form in a shared buffer. */
-typedef struct sios__outpkt {
-	sios__buf *buf;
-	uint8_t binary;
-	uint8_t att;      /* an attachment of the packet before it */
-	uint32_t natts;   /* a head: how many attachments follow */
-} sios__outpkt;
-
-typedef struct sios__outq {
-	sios__outpkt *v;
-	size_t head, len, cap; /* ring */
-	size_t bytes;
-} sios__outq;
-
-typedef struct sios__kv {
-	char *mem;
-	const char **k, **v;
-	size_t n;
-} sios__kv;
-
 typedef struct sios__engine sios__engine;
 
 typedef void (*sios__drain_cb)(struct sios_eio_conn *conn, void *ud);
@@ -95,38 +75,6 @@ struct sios_eio {
 	sios_eio_close_cb on_close;
 	void *close_ud;
 	struct sios_eio *next;
-};
-
-enum { SIOS__S_OPEN = 0, SIOS__S_CLOSING = 1, SIOS__S_DEAD = 2 };
-enum { SIOS__U_NONE = 0, SIOS__U_PROBING = 1, SIOS__U_PROBED = 2 };
-
-struct sios_eio_conn {
-	char sid[SIOS__ID_LEN + 1];
-	sios_eio *ep;
-	sios__engine *eng;
-	unsigned transport;
-	int state, upgrade, reason;
-	int close_code;        /* websocket close frame: status (0: empty frame) */
-	const char *close_why; /* and its static reason text, or NULL */
-	char close_pkt; /* what ends a closing polling session: '1' or '6' */
-	struct lws *get_wsi, *post_wsi, *ws_wsi, *probe_wsi;
-	sios__outq q;
-	sios__timer hb_t; /* heartbeat: the next ping, or the pong deadline */
-	sios__timer upgrade_t, linger_t;
-	uint64_t upgrade_deadline; /* a probe not finished by then is given up */
-	sios__kv headers, query;
-	char remote[48]; /* an IPv6 address in text fits in 46 */
-	uint64_t created;  /* wall clock, ms */
-	cJSON *handshake;  /* sios_eio_conn_handshake(), built on first use */
-	void *user;
-	struct sios_eio_conn *grave_next;
-	int awaiting_pong; /* a ping went out: hb_t is the pong deadline */
-	uint64_t pong_deadline; /* when awaiting_pong: dead from this instant */
-	int hb_refreshed;       /* the deadline was pushed back once this ping */
-	int over_low; /* the queue rose above the low-water mark */
-	int slow;     /* to be closed as a slow consumer at the next flush */
-	int dirty; /* on the engine's list of sessions to write */
-	struct sios_eio_conn *dirty_next, *dirty_prev;
 };
 
 typedef struct sios__engine_stats {
