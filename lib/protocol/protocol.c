@@ -57,7 +57,9 @@ static int event_name_number(cJSON *arr)
 	double v = arr->child->valuedouble;
 	cJSON *name;
 
-	if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+	/* the range first: converting a double beyond long long is undefined
+	 * (found by the fuzzer: [9257199259257194740991]) */
+	if (v > -1e15 && v < 1e15 && v == (double)(long long)v)
 		snprintf(buf, sizeof(buf), "%lld", (long long)v);
 	else
 		snprintf(buf, sizeof(buf), "%.17g", v);

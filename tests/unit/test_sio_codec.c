@@ -80,6 +80,11 @@ static void test_decode_types(void)
 	CHECK(dec("2[2.5]", &p) == 0 && !strcmp(p.data->child->valuestring, "2.5"),
 	      "a fractional event name as JavaScript prints it");
 	sios__packet_clear(&p);
+	/* found by fuzzing: a name beyond long long was converted first */
+	CHECK(dec("27[9257199259257194740991]", &p) == 0 && p.id == 7 &&
+		      !strcmp(p.data->child->valuestring, "9.2571992592571947e+21"),
+	      "a huge numeric event name: no overflow, a name all the same");
+	sios__packet_clear(&p);
 	/* an ACK without an id or data matches nothing: accepted, then ignored */
 	CHECK(dec("3", &p) == 0 && p.id == -1 && cJSON_IsArray(p.data), "ACK without id or data");
 	sios__packet_clear(&p);
