@@ -76,6 +76,7 @@ struct pss {
 	int has_reply;
 	int reply_status; /* of that reply: 0 is a 200 payload, else a JSON error */
 	struct sios_request *req; /* K_HELD, K_WS_HELD */
+	struct sios__hold *hold;  /* a held request's disconnect watcher */
 	char *kill_msg;           /* owned text behind kill_why, when not static */
 	int kill;        /* websocket: close at the next writable */
 	int kill_status; /* its close code; LWS_CLOSE_STATUS_NOSTATUS: an empty frame */
@@ -181,6 +182,11 @@ void sios__req_wsi_gone(sios__engine *e, struct lws *wsi);
 void sios__req_orphan(struct lws *wsi);
 
 /* polling.c */
+/* Hold an HTTP request open (a poll, a deferred handshake) and stop
+ * reading its connection; the peer's hang-up is still noticed. Unhold
+ * before the reply. */
+void sios__hold(sios__engine *e, struct lws *wsi, struct pss *ps);
+void sios__unhold(struct lws *wsi, struct pss *ps);
 session *sios__polling_open(sios__engine *e, struct sios_request *req, sios__str *out,
 			     int *status);
 int sios__handle_post_done(sios__engine *e, struct lws *wsi, struct pss *ps);

@@ -1,6 +1,7 @@
 /* The long-polling transport: handshakes, held GETs, POSTed payloads. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine_int.h"
 
@@ -49,8 +50,7 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 			ps->kind = K_HELD;
 			ps->req = req;
 			req->ps = ps;
-			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-			lws_http_headers_detach(wsi);
+			sios__hold(e, wsi, ps);
 			return 0;
 		}
 		sios__str_init(&out);
@@ -105,8 +105,7 @@ static int handle_get(sios__engine *e, struct lws *wsi, struct pss *ps, sios_eio
 	ps->kind = K_GET;
 	ps->s = s;
 	s->get_wsi = wsi;
-	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-	lws_http_headers_detach(wsi);
+	sios__hold(e, wsi, ps);
 	return 0;
 }
 
@@ -272,6 +271,7 @@ int sios__get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 
 		int status = ps->reply_status;
 
+		sios__unhold(wsi, ps);
 		sios__str_init(&ps->reply);
 		ps->origin = NULL;
 		ps->has_reply = 0;
@@ -286,6 +286,7 @@ int sios__get_writable(sios__engine *e, struct lws *wsi, struct pss *ps)
 	}
 	if (ps->kind != K_GET || !s || s->get_wsi != wsi || !s->q.len)
 		return 0; /* spurious */
+	sios__unhold(wsi, ps);
 	sios__str_init(&out);
 	sios__queue_drain_payload(e, &s->q, &out);
 	s->get_wsi = NULL;
@@ -322,6 +323,7 @@ void sios__http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 {
 	session *s = ps->s;
 
+	sios__unhold(wsi, ps);
 	if (ps->kind == K_HELD)
 		sios__req_orphan(wsi);
 	SIOS__UNUSED(e);
@@ -337,4 +339,84 @@ void sios__http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 			s->post_wsi = NULL;
 	}
 	sios__pss_reset(ps);
+}
+
+/* ---- held requests ---------------------------------------------------- */
+
+/* While lws holds an HTTP transaction open it does not read the
+ * connection: with POLLIN on, epoll reports the client's hang-up (and any
+ * byte) again and again and the loop spins; with it off, nobody sees the
+ * hang-up until the next write. So a held request stops lws reading, and
+ * a watcher of its own waits for the hang-up alone (EPOLLRDHUP, on a
+ * duplicate descriptor), then has lws close the connection: the session
+ * ends at once, "transport close", as Node ends it. */
+struct sios__hold {
+	uv_poll_t poll;
+	int fd;
+	struct lws *wsi;
+	struct pss *ps;
+};
+
+static void hold_freed(uv_handle_t *h)
+{
+	struct sios__hold *w = h->data;
+
+	close(w->fd);
+	free(w);
+}
+
+static void hold_stop(struct sios__hold *w)
+{
+	uv_poll_stop(&w->poll); /* libuv forgets the descriptor here */
+	uv_close((uv_handle_t *)&w->poll, hold_freed);
+}
+
+static void hold_hangup(uv_poll_t *h, int status, int events)
+{
+	struct sios__hold *w = h->data;
+	struct lws *wsi = w->wsi;
+
+	SIOS__UNUSED(status);
+	SIOS__UNUSED(events);
+	w->ps->hold = NULL;
+	hold_stop(w);
+	/* closed now (this runs outside any lws callback): CLOSED_HTTP then
+	 * ends the poll's session */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_SYNC);
+}
+
+void sios__hold(sios__engine *e, struct lws *wsi, struct pss *ps)
+{
+	struct sios__hold *w;
+	int fd;
+
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_http_headers_detach(wsi);
+	if (ps->hold)
+		return;
+	lws_rx_flow_control(wsi, 0);
+	fd = dup(lws_get_socket_fd(wsi));
+	w = fd >= 0 ? calloc(1, sizeof(*w)) : NULL;
+	if (!w || uv_poll_init_socket(e->loop->uv, &w->poll, fd)) {
+		/* without a watcher the hang-up is seen at the next write */
+		if (fd >= 0)
+			close(fd);
+		free(w);
+		return;
+	}
+	w->fd = fd;
+	w->wsi = wsi;
+	w->ps = ps;
+	w->poll.data = w;
+	ps->hold = w;
+	uv_poll_start(&w->poll, UV_DISCONNECT, hold_hangup);
+}
+
+void sios__unhold(struct lws *wsi, struct pss *ps)
+{
+	if (!ps->hold)
+		return;
+	hold_stop(ps->hold);
+	ps->hold = NULL;
+	lws_rx_flow_control(wsi, 1);
 }
