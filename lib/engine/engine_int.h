@@ -182,9 +182,8 @@ void sios__req_wsi_gone(sios__engine *e, struct lws *wsi);
 void sios__req_orphan(struct lws *wsi);
 
 /* polling.c */
-/* Hold an HTTP request open (a poll, a deferred handshake) and stop
- * reading its connection; the peer's hang-up is still noticed. Unhold
- * before the reply. */
+/* Hold an HTTP request open (a poll, a deferred handshake), watching for
+ * the client's hang-up; unhold before the reply. */
 void sios__hold(sios__engine *e, struct lws *wsi, struct pss *ps);
 void sios__unhold(struct lws *wsi, struct pss *ps);
 session *sios__polling_open(sios__engine *e, struct sios_request *req, sios__str *out,

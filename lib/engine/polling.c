@@ -344,12 +344,13 @@ void sios__http_closed(sios__engine *e, struct pss *ps, struct lws *wsi)
 /* ---- held requests ---------------------------------------------------- */
 
 /* While lws holds an HTTP transaction open it does not read the
- * connection: with POLLIN on, epoll reports the client's hang-up (and any
- * byte) again and again and the loop spins; with it off, nobody sees the
- * hang-up until the next write. So a held request stops lws reading, and
- * a watcher of its own waits for the hang-up alone (EPOLLRDHUP, on a
- * duplicate descriptor), then has lws close the connection: the session
- * ends at once, "transport close", as Node ends it. */
+ * connection, so when the client hangs up epoll reports it readable again
+ * and again, and the loop spun until the next write (the next ping, up to
+ * pingInterval later). A watcher of the hang-up alone (EPOLLRDHUP, on a
+ * duplicate descriptor) closes the connection at once instead: the session
+ * ends "transport close", as Node ends it. (lws_rx_flow_control() would
+ * keep lws from seeing the hang-up, but in lws 4.1.6 it also keeps the
+ * held reply from ever being written.) */
 struct sios__hold {
 	uv_poll_t poll;
 	int fd;
@@ -394,7 +395,6 @@ void sios__hold(sios__engine *e, struct lws *wsi, struct pss *ps)
 	lws_http_headers_detach(wsi);
 	if (ps->hold)
 		return;
-	lws_rx_flow_control(wsi, 0);
 	fd = dup(lws_get_socket_fd(wsi));
 	w = fd >= 0 ? calloc(1, sizeof(*w)) : NULL;
 	if (!w || uv_poll_init_socket(e->loop->uv, &w->poll, fd)) {
@@ -416,7 +416,7 @@ void sios__unhold(struct lws *wsi, struct pss *ps)
 {
 	if (!ps->hold)
 		return;
+	SIOS__UNUSED(wsi);
 	hold_stop(ps->hold);
 	ps->hold = NULL;
-	lws_rx_flow_control(wsi, 1);
 }
