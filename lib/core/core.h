@@ -211,23 +211,6 @@ struct sios_server {
 	size_t nbundle;
 };
 
-/* serve_client.c */
-int sios__bundle_load(sios_server *srv, const char *dir);
-void sios__bundle_free(sios_server *srv);
-void sios__http_dispatch(sios_http_request *req, void *ud);
-
-int sios__sio_init(sios_server *srv);
-void sios__sio_free(sios_server *srv);
-
-/* shared between core files */
-void sios__core_enter(sios_server *srv);
-void sios__core_leave(sios_server *srv);
-int sios__send_frame(sios__client *c, sios__frame *f);
-int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags);
-int sios__socket_disconnect(struct sios_socket *s, int close_connection);
-void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
-struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
-
 /* the local room index and delivery, used by adapters */
 int sios__local_join(struct sios_socket *s, const char *room);
 int sios__local_leave(struct sios_socket *s, const char *room);
@@ -239,6 +222,9 @@ int sios__local_deliver(struct sios_socket *s, sios__frame *f, unsigned flags);
 void sios__local_register_ack(struct sios_socket *s, long long id, struct sios__bcast_ack *ack);
 /* whether the socket may owe one more ack (sios_config_set_max_pending_acks) */
 int sios__local_ack_room(const struct sios_socket *s);
+/* the socket as fetch_sockets reports it: id, rooms, handshake */
 cJSON *sios__socket_describe(struct sios_socket *s);
+/* sios_socket_disconnect() without the thread check */
+int sios__socket_disconnect(struct sios_socket *s, int close_connection);
 
 #endif

@@ -2,10 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
-
-struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);
-void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms);
+#include "core_int.h"
 
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid)
 {

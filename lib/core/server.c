@@ -1,11 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "core_int.h"
 #include "adapter/adapter.h"
-
-int sios__config_copy(sios_config *dst, const sios_config *src);
-void sios__config_release(sios_config *c);
 
 static void on_stop(void *ud)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "core_int.h"
 
 
 /* a gathered broadcast acknowledgement */
@@ -199,13 +199,23 @@ void sios__core_enter(sios_server *srv) { srv->depth++; }
 
 void sios__core_leave(sios_server *srv)
 {
-	if (--srv->depth == 0) {
+	if (--srv->depth == 0)
 		reap(srv);
-	}
 }
 
-#define ENTER(srv) sios__core_enter(srv)
-#define LEAVE(srv) sios__core_leave(srv)
+void sios__bury_socket(sios_socket *s)
+{
+	sios_server *srv = s->nsp->srv;
+
+	s->grave_next = srv->sock_grave;
+	srv->sock_grave = s;
+}
+
+void sios__bury_client(sios__client *c)
+{
+	c->grave_next = c->srv->client_grave;
+	c->srv->client_grave = c;
+}
 
 struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp->parent : nsp; }
 
@@ -294,9 +304,9 @@ static void bcast_timeout(sios__timer *t)
 	struct sios__bcast_ack *b = sios__container_of(t, struct sios__bcast_ack, timer);
 	sios_server *srv = b->srv;
 
-	ENTER(srv);
+	sios__core_enter(srv);
 	bcast_finish(b, SIOS_ETIMEDOUT);
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 /* one recipient is done: answered (ev non-NULL, copied) or gone */
@@ -423,7 +433,7 @@ static void socket_gone(sios_socket *s, int reason)
 
 	if (s->state != SIOS__SOCK_CONNECTED)
 		return;
-	ENTER(srv);
+	sios__core_enter(srv);
 	/* "disconnecting": still in its rooms */
 	if (cfg->on_disconnecting)
 		cfg->on_disconnecting(s, reason, cfg->disconnecting_ud);
@@ -438,9 +448,8 @@ static void socket_gone(sios_socket *s, int reason)
 	if (cfg->on_disc)
 		cfg->on_disc(s, reason, cfg->disc_ud);
 	fail_acks(s);
-	s->grave_next = srv->sock_grave;
-	srv->sock_grave = s;
-	LEAVE(srv);
+	sios__bury_socket(s);
+	sios__core_leave(srv);
 }
 
 static struct sios_nsp *find_nsp(sios_server *srv, const char *name)
@@ -525,14 +534,11 @@ static void socket_connected(sios_socket *s)
 /* a socket refused by middleware, or whose client left while connecting */
 static void socket_abandon(sios_socket *s)
 {
-	sios_server *srv = s->nsp->srv;
-
 	if (s->state == SIOS__SOCK_CONNECTING) {
 		s->state = SIOS__SOCK_GONE;
 		if (!s->client_gone)
 			client_unlink(s->client, s);
-		s->grave_next = srv->sock_grave;
-		srv->sock_grave = s;
+		sios__bury_socket(s);
 	}
 }
 
@@ -581,20 +587,17 @@ SIOS_EXPORT int sios_next_accept(sios_next *nx)
 	m = nx->mw->next;
 	s = next_take(nx, &gone);
 	srv = s->nsp->srv;
-	ENTER(srv);
+	sios__core_enter(srv);
 	if (gone) {
 		if (s->state == SIOS__SOCK_CONNECTING)
 			socket_abandon(s);
-		else if (s->state == SIOS__SOCK_GONE) {
-			/* it was put in the grave while the middleware held it */
-			s->grave_next = srv->sock_grave;
-			srv->sock_grave = s;
-		}
-		LEAVE(srv);
+		else if (s->state == SIOS__SOCK_GONE)
+			sios__bury_socket(s); /* its client left while the middleware held it */
+		sios__core_leave(srv);
 		return SIOS_ECLOSED;
 	}
 	run_middleware(s, m);
-	LEAVE(srv);
+	sios__core_leave(srv);
 	return 0;
 }
 
@@ -610,16 +613,15 @@ SIOS_EXPORT int sios_next_reject(sios_next *nx, const char *message, const cJSON
 		return SIOS_EINVAL;
 	s = next_take(nx, &gone);
 	srv = s->nsp->srv;
-	ENTER(srv);
+	sios__core_enter(srv);
 	if (!gone)
 		send_connect_error(s->client, s->nsp->name, message, data);
 	if (s->state == SIOS__SOCK_CONNECTING) {
 		socket_abandon(s);
 	} else if (s->state == SIOS__SOCK_GONE) {
-		s->grave_next = srv->sock_grave;
-		srv->sock_grave = s;
+		sios__bury_socket(s);
 	}
-	LEAVE(srv);
+	sios__core_leave(srv);
 	return gone ? SIOS_ECLOSED : 0;
 }
 
@@ -812,10 +814,10 @@ static void binwait_timeout(sios__timer *t)
 	sios__client *c = w->c;
 	sios_server *srv = c->srv;
 
-	ENTER(srv);
+	sios__core_enter(srv);
 	protocol_error(c, "binary attachments not finished in time");
 	clear_pending(c);
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 /* ---- engine callbacks for the Socket.IO endpoint ---------------------- */
@@ -829,11 +831,11 @@ static void connect_timeout_cb(sios__timer *t)
 
 	if (c->joined || c->closed)
 		return;
-	ENTER(srv);
+	sios__core_enter(srv);
 	sios__log(SIOS__LOG_DEBUG, "connection %s joined no namespace in time, closing",
 		  sios_eio_conn_id(c->conn));
 	sios_eio_close(c->conn);
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 static void eio_open(sios_eio_conn *conn, void *ud)
@@ -859,7 +861,7 @@ static void eio_message(sios_eio_conn *conn, const void *data, size_t len, int b
 
 	if (!c || c->closed)
 		return;
-	ENTER(srv);
+	sios__core_enter(srv);
 	if (binary) {
 		struct sios__binwait *w = c->binwait;
 		int r = w ? sios__asm_binary(&w->a, data, len, srv->cfg.max_attachment_bytes)
@@ -894,7 +896,7 @@ static void eio_message(sios_eio_conn *conn, const void *data, size_t len, int b
 			clear_pending(c);
 		}
 	}
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 static void eio_drain(sios_eio_conn *conn, void *ud)
@@ -905,14 +907,14 @@ static void eio_drain(sios_eio_conn *conn, void *ud)
 
 	if (!c || c->closed)
 		return;
-	ENTER(srv);
+	sios__core_enter(srv);
 	/* a socket unlinked meanwhile keeps its link: the walk goes on */
 	for (s = c->sockets; s; s = next) {
 		next = s->client_next;
 		if (s->state == SIOS__SOCK_CONNECTED && s->on_drain)
 			s->on_drain(s, s->drain_ud);
 	}
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 static void eio_close(sios_eio_conn *conn, int reason, void *ud)
@@ -923,7 +925,7 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 
 	if (!c)
 		return;
-	ENTER(srv);
+	sios__core_enter(srv);
 	c->closed = 1;
 	sios__loop_timer_cancel(&srv->loop, &c->connect_t);
 	/* a socket unlinked meanwhile keeps its link: the walk goes on */
@@ -934,18 +936,15 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 		} else if (s->state == SIOS__SOCK_CONNECTING) {
 			/* middleware still deciding: it finds out from next */
 			s->state = SIOS__SOCK_GONE;
-			if (!s->next) {
-				s->grave_next = srv->sock_grave;
-				srv->sock_grave = s;
-			}
+			if (!s->next)
+				sios__bury_socket(s);
 		}
 		s->client_gone = 1;
 	}
 	clear_pending(c);
 	sios_eio_conn_set_userdata(conn, NULL);
-	c->grave_next = srv->client_grave;
-	srv->client_grave = c;
-	LEAVE(srv);
+	sios__bury_client(c);
+	sios__core_leave(srv);
 }
 
 /* ---- namespaces ------------------------------------------------------ */
@@ -1248,11 +1247,11 @@ static void ack_timeout(sios__timer *t)
 	struct sios__pending_ack *a = sios__container_of(t, struct sios__pending_ack, timer);
 	sios_socket *s = a->sock;
 	sios_server *srv = s->nsp->srv;
-	ENTER(srv);
+	sios__core_enter(srv);
 	ack_remove(s, a);
 	a->cb(s, SIOS_ETIMEDOUT, NULL, a->ud);
 	free(a);
-	LEAVE(srv);
+	sios__core_leave(srv);
 }
 
 SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSON *args,
@@ -1311,12 +1310,12 @@ int sios__socket_disconnect(sios_socket *s, int close_connection)
 		return SIOS_ECLOSED;
 	srv = s->nsp->srv;
 	c = s->client;
-	ENTER(srv);
+	sios__core_enter(srv);
 	send_simple(c, SIOS__P_DISCONNECT, s->nsp->name, NULL);
 	socket_gone(s, SIOS_REASON_SERVER_NAMESPACE_DISCONNECT);
 	if (close_connection && !c->closed)
 		sios_eio_close(c->conn);
-	LEAVE(srv);
+	sios__core_leave(srv);
 	return 0;
 }
 
