@@ -29,8 +29,8 @@ void sios__http_dispatch(sios_http_request *req, void *ud);
 int sios__sio_init(sios_server *srv);
 void sios__sio_free(sios_server *srv);
 
-int sios__send_frame(sios__client *c, sios__frame *f);
-int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags);
+/* queues an encoded packet for the client; flags: SIOS__PUSH_* */
+int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
 struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
 struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);

@@ -202,8 +202,7 @@ size_t sios__local_select(const sios__sel *sel, void (*fn)(sios_socket *s, void 
 
 int sios__local_deliver(sios_socket *s, sios__frame *f, unsigned flags)
 {
-	int r = sios__send_frame_flags(s->client, f,
-				       (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
+	int r = sios__send_frame(s->client, f, (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
 
 	if (r == 0)
 		s->nsp->srv->broadcast_deliveries++;
@@ -412,7 +411,7 @@ static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
 	int r;
 
 	/* encoded once; every recipient queues a reference */
-	r = sios__encode_message(&f, LWS_PRE, 0, nsp->name, -1, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, 0, nsp->name, -1, event, args, bins, nbins);
 	if (r)
 		return r;
 	nsp->srv->packets_encoded++;
@@ -470,7 +469,7 @@ SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, cons
 		return SIOS_EINVAL;
 	nsp = sc->sel.nsp;
 	id = nsp->next_ack++;
-	r = sios__encode_message(&f, LWS_PRE, 0, nsp->name, id, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, 0, nsp->name, id, event, args, bins, nbins);
 	if (r)
 		return r;
 	b = sios__bcast_ack_new(nsp->srv, cb, ud);

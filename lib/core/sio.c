@@ -221,24 +221,23 @@ struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp-
 
 /* ---- sending --------------------------------------------------------- */
 
-int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags)
+/* flags: SIOS__PUSH_* */
+int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags)
 {
 	if (c->closed)
 		return SIOS_ECLOSED;
 	return sios__session_push_group(c->conn, f->head, f->atts, f->natts, flags);
 }
 
-int sios__send_frame(sios__client *c, sios__frame *f) { return sios__send_frame_flags(c, f, 0); }
-
 static int send_simple(sios__client *c, int type, const char *nsp, const cJSON *data)
 {
 	sios__frame f;
-	int r = sios__encode_simple(&f, LWS_PRE, type, nsp, data);
+	int r = sios__encode_simple(&f, 0, type, nsp, data);
 
 	if (r)
 		return r;
 	c->srv->packets_encoded++;
-	r = sios__send_frame(c, &f);
+	r = sios__send_frame(c, &f, 0);
 	sios__frame_clear(&f);
 	return r;
 }
@@ -1221,11 +1220,11 @@ static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
-	r = sios__encode_message(&f, LWS_PRE, 0, s->nsp->name, -1, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, 0, s->nsp->name, -1, event, args, bins, nbins);
 	if (r)
 		return r;
 	s->nsp->srv->packets_encoded++;
-	r = sios__send_frame_flags(s->client, &f, flags);
+	r = sios__send_frame(s->client, &f, flags);
 	sios__frame_clear(&f);
 	return r;
 }
@@ -1274,10 +1273,10 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 	if (!a)
 		return SIOS_ENOMEM;
 	a->id = s->nsp->next_ack++;
-	r = sios__encode_message(&f, LWS_PRE, 0, s->nsp->name, a->id, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, 0, s->nsp->name, a->id, event, args, bins, nbins);
 	if (!r) {
 		s->nsp->srv->packets_encoded++;
-		r = sios__send_frame(s->client, &f);
+		r = sios__send_frame(s->client, &f, 0);
 		sios__frame_clear(&f);
 	}
 	if (r) {
@@ -1507,10 +1506,10 @@ SIOS_EXPORT int sios_ack_send(sios_ack *a, const cJSON *args, const sios_binary 
 		sios_ack_drop(a);
 		return SIOS_ECLOSED;
 	}
-	r = sios__encode_message(&f, LWS_PRE, 1, s->nsp->name, a->id, NULL, args, bins, nbins);
+	r = sios__encode_message(&f, 0, 1, s->nsp->name, a->id, NULL, args, bins, nbins);
 	if (!r) {
 		a->srv->packets_encoded++;
-		r = sios__send_frame(s->client, &f);
+		r = sios__send_frame(s->client, &f, 0);
 		sios__frame_clear(&f);
 	}
 	sios_ack_drop(a);
