@@ -17,6 +17,22 @@ void sios__core_leave(sios_server *srv);
 void sios__bury_socket(struct sios_socket *s);
 void sios__bury_client(sios__client *c);
 
+/* What a handler is given: an event from the client, or an answer to an
+ * ack. On the stack of whoever dispatches it; copies are made only for a
+ * broadcast's answers, which outlive the packet. */
+struct sios_event {
+	const char *name;
+	cJSON *args;
+	const sios_binary *bins;
+	size_t nbins;
+	/* the acknowledgement asked for, handed out once */
+	sios_socket *sock;
+	long long ack_id;
+	int ack_taken;
+	char *reject_msg;
+	char sid[SIOS__ID_LEN + 1]; /* who answered, for broadcast acks */
+};
+
 /* ---- config.c --------------------------------------------------------- */
 int sios__config_copy(sios_config *dst, const sios_config *src);
 void sios__config_release(sios_config *c);
@@ -33,7 +49,23 @@ void sios__sio_free(sios_server *srv);
 int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
 struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
+struct sios_nsp *sios__nsp_find(sios_server *srv, const char *name); /* static ones */
+/* an event the application may emit: named, not reserved, its binaries given */
+int sios__emit_ok(const char *event, const sios_binary *bins, size_t nbins);
+/* encodes an EVENT (is_ack: an ACK) and queues it; flags: SIOS__PUSH_* */
+int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const char *event,
+		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
+
+/* ---- acks.c ----------------------------------------------------------- */
+/* a broadcast with an ack: made before the packet goes out, started once
+ * every local recipient is registered (sios__local_register_ack) */
 struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);
 void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms);
+/* the client's ACK packet for id */
+void sios__ack_answer(struct sios_socket *s, long long id, cJSON *args, const sios_binary *bins,
+		      size_t nbins);
+/* the socket is gone: each of its ack callbacks runs with SIOS_ECLOSED, a
+ * broadcast counts it as answered by no one */
+void sios__acks_fail(struct sios_socket *s);
 
 #endif

@@ -398,11 +398,6 @@ SIOS_EXPORT int sios_scope_set_timeout(sios_scope *sc, unsigned ms)
 	return 0;
 }
 
-static int check_event(const char *event, size_t nbins, const sios_binary *bins)
-{
-	return event && *event && !sios__reserved_event(event) && (!nbins || bins);
-}
-
 static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
 		    const sios_binary *bins, size_t nbins)
 {
@@ -428,7 +423,7 @@ SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *
 {
 	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
 		return SIOS_EMISUSE;
-	if (!sc || !check_event(event, nbins, bins))
+	if (!sc || !sios__emit_ok(event, bins, nbins))
 		return SIOS_EINVAL;
 	return emit_sel(&sc->sel, event, args, bins, nbins);
 }
@@ -441,7 +436,7 @@ SIOS_EXPORT int sios_room_emit(sios_nsp *nsp, const char *room, const char *even
 	char *rooms[1] = {(char *)room};
 	sios__sel sel;
 
-	if (!nsp || (room && !*room) || !check_event(event, nbins, bins))
+	if (!nsp || (room && !*room) || !sios__emit_ok(event, bins, nbins))
 		return SIOS_EINVAL;
 	if (nsp->is_pattern)
 		return SIOS_EINVAL; /* a parent of dynamic namespaces has no sockets */
@@ -465,7 +460,7 @@ SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, cons
 	size_t n;
 	int r;
 
-	if (!sc || !cb || !check_event(event, nbins, bins))
+	if (!sc || !cb || !sios__emit_ok(event, bins, nbins))
 		return SIOS_EINVAL;
 	nsp = sc->sel.nsp;
 	id = nsp->next_ack++;
@@ -548,7 +543,7 @@ SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJ
 {
 	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
 		return SIOS_EMISUSE;
-	if (!nsp || !check_event(event, 0, NULL) || (args && !cJSON_IsArray(args)))
+	if (!nsp || !sios__emit_ok(event, NULL, 0) || (args && !cJSON_IsArray(args)))
 		return SIOS_EINVAL;
 	return nsp->adapter->ops->server_side_emit(nsp->adapter, event, args);
 }

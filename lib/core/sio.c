@@ -6,114 +6,6 @@
 
 #include "core_int.h"
 
-
-/* a gathered broadcast acknowledgement */
-struct sios__bcast_ack {
-	size_t expected, done;
-	struct sios_event **resp;
-	size_t nresp;
-	sios_broadcast_ack_cb cb;
-	void *ud;
-	sios__timer timer;
-	sios_server *srv;
-	int refs, finished;
-};
-
-struct sios__pending_ack {
-	long long id;
-	sios_ack_cb cb;
-	void *ud;
-	struct sios__bcast_ack *bcast;
-	sios_socket *sock;
-	sios__timer timer;
-	struct sios__pending_ack *prev, *next;
-	char key[24]; /* the id in decimal, for the socket's index */
-};
-
-/* A socket's pending acks: a list, plus a hash index by id once there are
- * more than a few, so answers (or ids that match nothing) cost O(1) however
- * many are pending. */
-#define ACK_INDEX_AT 8
-
-static int ack_add(sios_socket *s, struct sios__pending_ack *a)
-{
-	snprintf(a->key, sizeof(a->key), "%lld", a->id);
-	if (!s->ack_idx && s->nacks >= ACK_INDEX_AT) {
-		if (!(s->ack_idx = malloc(sizeof(*s->ack_idx))))
-			return SIOS_ENOMEM;
-		sios__map_init(s->ack_idx);
-		for (struct sios__pending_ack *o = s->acks; o; o = o->next)
-			if (sios__map_put(s->ack_idx, o->key, o))
-				return SIOS_ENOMEM;
-	}
-	if (s->ack_idx && sios__map_put(s->ack_idx, a->key, a))
-		return SIOS_ENOMEM;
-	a->prev = NULL;
-	a->next = s->acks;
-	if (s->acks)
-		s->acks->prev = a;
-	s->acks = a;
-	s->nacks++;
-	return 0;
-}
-
-static void ack_remove(sios_socket *s, struct sios__pending_ack *a)
-{
-	if (s->ack_idx)
-		sios__map_del(s->ack_idx, a->key);
-	if (a->prev)
-		a->prev->next = a->next;
-	else
-		s->acks = a->next;
-	if (a->next)
-		a->next->prev = a->prev;
-	s->nacks--;
-	if (!s->nacks && s->ack_idx) {
-		sios__map_free(s->ack_idx);
-		free(s->ack_idx);
-		s->ack_idx = NULL;
-	}
-}
-
-static struct sios__pending_ack *ack_find(sios_socket *s, long long id)
-{
-	char key[24];
-
-	if (s->ack_idx) {
-		snprintf(key, sizeof(key), "%lld", id);
-		return sios__map_get(s->ack_idx, key);
-	}
-	for (struct sios__pending_ack *a = s->acks; a; a = a->next)
-		if (a->id == id)
-			return a;
-	return NULL;
-}
-
-int sios__local_ack_room(const sios_socket *s)
-{
-	return s->nacks < s->nsp->srv->cfg.max_pending_acks;
-}
-
-struct sios_event {
-	const char *name;
-	cJSON *args;
-	const sios_binary *bins;
-	size_t nbins;
-	/* the acknowledgement asked for, handed out once */
-	sios_socket *sock;
-	long long ack_id;
-	int ack_taken;
-	char *reject_msg;
-	char sid[SIOS__ID_LEN + 1]; /* who answered, for broadcast acks */
-};
-
-struct sios_ack {
-	sios_server *srv;
-	char *nsp;
-	char sid[SIOS__ID_LEN + 1];
-	long long id;
-};
-
 struct sios_next {
 	sios_socket *sock;
 	struct sios__mw *mw; /* the middleware running */
@@ -267,126 +159,6 @@ static void protocol_error(sios__client *c, const char *why)
 
 /* ---- broadcast acknowledgements -------------------------------------- */
 
-static void event_free(struct sios_event *ev)
-{
-	if (!ev)
-		return;
-	cJSON_Delete(ev->args);
-	for (size_t i = 0; i < ev->nbins; i++)
-		free((void *)ev->bins[i].data);
-	free((void *)ev->bins);
-	free(ev);
-}
-
-static void bcast_unref(struct sios__bcast_ack *b)
-{
-	if (--b->refs)
-		return;
-	for (size_t i = 0; i < b->nresp; i++)
-		event_free(b->resp[i]);
-	free(b->resp);
-	free(b);
-}
-
-static void bcast_finish(struct sios__bcast_ack *b, int status)
-{
-	if (b->finished)
-		return;
-	b->finished = 1;
-	sios__loop_timer_cancel(&b->srv->loop, &b->timer);
-	b->cb(status, (const sios_event *const *)b->resp, b->nresp, b->ud);
-	bcast_unref(b); /* the reference of the pending callback */
-}
-
-static void bcast_timeout(sios__timer *t)
-{
-	struct sios__bcast_ack *b = sios__container_of(t, struct sios__bcast_ack, timer);
-	sios_server *srv = b->srv;
-
-	sios__core_enter(srv);
-	bcast_finish(b, SIOS_ETIMEDOUT);
-	sios__core_leave(srv);
-}
-
-/* one recipient is done: answered (ev non-NULL, copied) or gone */
-static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct sios_event *ev)
-{
-	if (!b->finished && ev) {
-		struct sios_event *copy = calloc(1, sizeof(*copy));
-		struct sios_event **nr = realloc(b->resp, (b->nresp + 1) * sizeof(*nr));
-
-		if (nr)
-			b->resp = nr;
-		if (copy && nr) {
-			sios_binary *bins = ev->nbins ? calloc(ev->nbins, sizeof(*bins)) : NULL;
-
-			copy->args = cJSON_Duplicate(ev->args, 1);
-			copy->ack_id = -1;
-			memcpy(copy->sid, s->id, sizeof(copy->sid));
-			for (size_t i = 0; bins && i < ev->nbins; i++) {
-				void *d = malloc(ev->bins[i].len ? ev->bins[i].len : 1);
-
-				if (d && ev->bins[i].len)
-					memcpy(d, ev->bins[i].data, ev->bins[i].len);
-				bins[i].data = d;
-				bins[i].len = d ? ev->bins[i].len : 0;
-			}
-			copy->bins = bins;
-			copy->nbins = bins ? ev->nbins : 0;
-			b->resp[b->nresp++] = copy;
-		} else {
-			free(copy);
-		}
-	}
-	b->done++;
-	if (b->done >= b->expected)
-		bcast_finish(b, 0);
-	bcast_unref(b); /* the recipient's reference */
-}
-
-struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud)
-{
-	struct sios__bcast_ack *b = calloc(1, sizeof(*b));
-
-	if (!b)
-		return NULL;
-	b->srv = srv;
-	b->cb = cb;
-	b->ud = ud;
-	b->refs = 1; /* held until the callback has run */
-	sios__timer_init(&b->timer, bcast_timeout);
-	return b;
-}
-
-/* all recipients are registered: finish at once if there were none */
-void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms)
-{
-	b->expected = expected;
-	b->refs++; /* this function's own */
-	if (b->done >= b->expected)
-		bcast_finish(b, 0);
-	else if (timeout_ms)
-		sios__loop_timer_add(&b->srv->loop, &b->timer, timeout_ms);
-	bcast_unref(b);
-}
-
-void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_ack *b)
-{
-	struct sios__pending_ack *a = calloc(1, sizeof(*a));
-
-	if (!a)
-		return;
-	a->id = id;
-	a->bcast = b;
-	a->sock = s;
-	sios__timer_init(&a->timer, NULL);
-	if (ack_add(s, a)) {
-		free(a);
-		return;
-	}
-	b->refs++;
-}
-
 /* ---- sockets --------------------------------------------------------- */
 
 /* A client has a socket per namespace it joined, usually one or two (at
@@ -410,21 +182,6 @@ static void client_unlink(sios__client *c, sios_socket *s)
 		}
 }
 
-static void fail_acks(sios_socket *s)
-{
-	while (s->acks) {
-		struct sios__pending_ack *a = s->acks;
-
-		ack_remove(s, a);
-		sios__loop_timer_cancel(&s->nsp->srv->loop, &a->timer);
-		if (a->bcast)
-			bcast_done(a->bcast, s, NULL);
-		else
-			a->cb(NULL, SIOS_ECLOSED, NULL, a->ud);
-		free(a);
-	}
-}
-
 static void socket_gone(sios_socket *s, int reason)
 {
 	sios_server *srv = s->nsp->srv;
@@ -446,12 +203,12 @@ static void socket_gone(sios_socket *s, int reason)
 		s->on_disc(s, reason, s->disc_ud);
 	if (cfg->on_disc)
 		cfg->on_disc(s, reason, cfg->disc_ud);
-	fail_acks(s);
+	sios__acks_fail(s);
 	sios__bury_socket(s);
 	sios__core_leave(srv);
 }
 
-static struct sios_nsp *find_nsp(sios_server *srv, const char *name)
+struct sios_nsp *sios__nsp_find(sios_server *srv, const char *name)
 {
 	for (struct sios_nsp *n = srv->nsps; n; n = n->next)
 		if (!n->is_pattern && !strcmp(n->name, name))
@@ -485,7 +242,7 @@ static int nsp_new(sios_server *srv, const char *name, struct sios_nsp **out)
 /* a static namespace, or a new child of the first parent that accepts it */
 static struct sios_nsp *resolve_nsp(sios_server *srv, const char *name, const cJSON *auth)
 {
-	struct sios_nsp *n = find_nsp(srv, name), *child;
+	struct sios_nsp *n = sios__nsp_find(srv, name), *child;
 
 	if (n)
 		return n;
@@ -735,28 +492,10 @@ out:
 static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
 {
 	sios_socket *s = client_socket(c, p->nsp);
-	struct sios__pending_ack *a;
-	struct sios_event ev;
 
 	if (!s || s->state != SIOS__SOCK_CONNECTED)
 		return;
-	if (!(a = ack_find(s, p->id))) {
-		sios__log(SIOS__LOG_DEBUG, "socket %s: unknown ack id %lld", s->id, p->id);
-		return;
-	}
-	ack_remove(s, a);
-	sios__loop_timer_cancel(&c->srv->loop, &a->timer);
-	memset(&ev, 0, sizeof(ev));
-	ev.args = p->data;
-	ev.bins = bins;
-	ev.nbins = nbins;
-	ev.ack_id = -1;
-	memcpy(ev.sid, s->id, sizeof(ev.sid));
-	if (a->bcast)
-		bcast_done(a->bcast, s, &ev);
-	else
-		a->cb(s, 0, &ev, a->ud);
-	free(a);
+	sios__ack_answer(s, p->id, p->data, bins, nbins);
 }
 
 static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
@@ -982,7 +721,7 @@ SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
 
 	if (!srv || !name || name[0] != '/' || strchr(name, ',') || !out)
 		return SIOS_EINVAL;
-	n = find_nsp(srv, name);
+	n = sios__nsp_find(srv, name);
 	if (n) {
 		*out = n;
 		return 0;
@@ -1203,9 +942,26 @@ SIOS_EXPORT int sios_event_reject(const sios_event *cev, const char *message)
 	return SIOS_REJECT;
 }
 
-static int check_event_name(const char *event)
+/* an event the application may emit: named, not reserved, its binaries given */
+int sios__emit_ok(const char *event, const sios_binary *bins, size_t nbins)
 {
-	return event && *event && !sios__reserved_event(event);
+	return event && *event && !sios__reserved_event(event) && (!nbins || bins);
+}
+
+/* Encodes an EVENT (or, is_ack, an ACK) for the socket's namespace and
+ * queues it on its connection; flags: SIOS__PUSH_*. */
+int sios__socket_send(sios_socket *s, int is_ack, long long id, const char *event,
+		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags)
+{
+	sios__frame f;
+	int r = sios__encode_message(&f, 0, is_ack, s->nsp->name, id, event, args, bins, nbins);
+
+	if (r)
+		return r;
+	s->nsp->srv->packets_encoded++;
+	r = sios__send_frame(s->client, &f, flags);
+	sios__frame_clear(&f);
+	return r;
 }
 
 static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
@@ -1213,20 +969,11 @@ static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
 {
 	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
 		return SIOS_EMISUSE;
-	sios__frame f;
-	int r;
-
-	if (!s || !check_event_name(event) || (nbins && !bins))
+	if (!s || !sios__emit_ok(event, bins, nbins))
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
-	r = sios__encode_message(&f, 0, 0, s->nsp->name, -1, event, args, bins, nbins);
-	if (r)
-		return r;
-	s->nsp->srv->packets_encoded++;
-	r = sios__send_frame(s->client, &f, flags);
-	sios__frame_clear(&f);
-	return r;
+	return sios__socket_send(s, 0, -1, event, args, bins, nbins, flags);
 }
 
 SIOS_EXPORT int sios_emit(sios_socket *s, const char *event, const cJSON *args,
@@ -1239,62 +986,6 @@ SIOS_EXPORT int sios_emit_volatile(sios_socket *s, const char *event, const cJSO
 				   const sios_binary *bins, size_t nbins)
 {
 	return emit_flags(s, event, args, bins, nbins, SIOS__PUSH_VOLATILE);
-}
-
-static void ack_timeout(sios__timer *t)
-{
-	struct sios__pending_ack *a = sios__container_of(t, struct sios__pending_ack, timer);
-	sios_socket *s = a->sock;
-	sios_server *srv = s->nsp->srv;
-	sios__core_enter(srv);
-	ack_remove(s, a);
-	a->cb(s, SIOS_ETIMEDOUT, NULL, a->ud);
-	free(a);
-	sios__core_leave(srv);
-}
-
-SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSON *args,
-				   const sios_binary *bins, size_t nbins, unsigned timeout_ms,
-				   sios_ack_cb cb, void *ud)
-{
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
-	struct sios__pending_ack *a;
-	sios__frame f;
-	int r;
-
-	if (!s || !cb || !check_event_name(event) || (nbins && !bins))
-		return SIOS_EINVAL;
-	if (s->state != SIOS__SOCK_CONNECTED)
-		return SIOS_ECLOSED;
-	if (!sios__local_ack_room(s))
-		return SIOS_ETOOBIG; /* sios_config_set_max_pending_acks() */
-	a = calloc(1, sizeof(*a));
-	if (!a)
-		return SIOS_ENOMEM;
-	a->id = s->nsp->next_ack++;
-	r = sios__encode_message(&f, 0, 0, s->nsp->name, a->id, event, args, bins, nbins);
-	if (!r) {
-		s->nsp->srv->packets_encoded++;
-		r = sios__send_frame(s->client, &f, 0);
-		sios__frame_clear(&f);
-	}
-	if (r) {
-		free(a);
-		return r;
-	}
-	a->cb = cb;
-	a->ud = ud;
-	a->sock = s;
-	sios__timer_init(&a->timer, ack_timeout);
-	if (ack_add(s, a)) {
-		/* the packet is out: its answer will match nothing */
-		free(a);
-		return SIOS_ENOMEM;
-	}
-	if (timeout_ms)
-		sios__loop_timer_add(&s->nsp->srv->loop, &a->timer, timeout_ms);
-	return 0;
 }
 
 /* also used by scopes */
@@ -1450,68 +1141,4 @@ SIOS_EXPORT const char *sios_event_socket_id(const sios_event *ev)
 	if (ev->sock)
 		return ev->sock->id;
 	return ev->sid[0] ? ev->sid : NULL;
-}
-
-SIOS_EXPORT int sios_event_wants_ack(const sios_event *ev)
-{
-	return ev && ev->ack_id >= 0 && !ev->ack_taken && ev->sock;
-}
-
-SIOS_EXPORT sios_ack *sios_event_take_ack(const sios_event *cev)
-{
-	struct sios_event *ev = (struct sios_event *)cev;
-	sios_ack *a;
-
-	if (!sios_event_wants_ack(ev))
-		return NULL;
-	a = calloc(1, sizeof(*a));
-	if (!a || !(a->nsp = sios__strdup(ev->sock->nsp->name))) {
-		free(a);
-		return NULL;
-	}
-	ev->ack_taken = 1;
-	a->srv = ev->sock->nsp->srv;
-	memcpy(a->sid, ev->sock->id, sizeof(a->sid));
-	a->id = ev->ack_id;
-	return a;
-}
-
-SIOS_EXPORT void sios_ack_drop(sios_ack *a)
-{
-	if (a) {
-		free(a->nsp);
-		free(a);
-	}
-}
-
-SIOS_EXPORT int sios_ack_send(sios_ack *a, const cJSON *args, const sios_binary *bins,
-			      size_t nbins)
-{
-	if (a && SIOS__OFF_LOOP(&a->srv->loop))
-		return SIOS_EMISUSE;
-	struct sios_nsp *nsp;
-	sios_socket *s = NULL;
-	sios__frame f;
-	int r;
-
-	if (!a || (nbins && !bins) || (args && !cJSON_IsArray(args))) {
-		sios_ack_drop(a);
-		return SIOS_EINVAL;
-	}
-	/* looked up by name and id: the namespace may be gone too */
-	nsp = find_nsp(a->srv, a->nsp);
-	if (nsp)
-		s = sios__map_get(&nsp->sockets, a->sid);
-	if (!s || s->state != SIOS__SOCK_CONNECTED) {
-		sios_ack_drop(a);
-		return SIOS_ECLOSED;
-	}
-	r = sios__encode_message(&f, 0, 1, s->nsp->name, a->id, NULL, args, bins, nbins);
-	if (!r) {
-		a->srv->packets_encoded++;
-		r = sios__send_frame(s->client, &f, 0);
-		sios__frame_clear(&f);
-	}
-	sios_ack_drop(a);
-	return r;
 }
