@@ -48,13 +48,26 @@ void sios__sio_free(sios_server *srv);
 /* queues an encoded packet for the client; flags: SIOS__PUSH_* */
 int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
-struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
-struct sios_nsp *sios__nsp_find(sios_server *srv, const char *name); /* static ones */
 /* an event the application may emit: named, not reserved, its binaries given */
 int sios__emit_ok(const char *event, const sios_binary *bins, size_t nbins);
 /* encodes an EVENT (is_ack: an ACK) and queues it; flags: SIOS__PUSH_* */
 int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const char *event,
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
+
+/* ---- nsp.c ------------------------------------------------------------ */
+int sios__nsp_new(sios_server *srv, const char *name, struct sios_nsp **out);
+void sios__nsp_free(struct sios_nsp *n);
+void sios__nsp_free_all(sios_server *srv);
+/* a namespace by name, dynamic children included, parents not */
+struct sios_nsp *sios__nsp_find(sios_server *srv, const char *name);
+/* the namespace a CONNECT to name joins: a static one or a dynamic child,
+ * made now if a parent accepts it; NULL for none */
+struct sios_nsp *sios__nsp_resolve(sios_server *srv, const char *name, const cJSON *auth);
+/* where a namespace's handlers and middleware live: a child's parent */
+struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp);
+int sios__handler_set(struct sios__handler **list, const char *event, sios_event_cb cb, void *ud);
+sios_event_cb sios__handler_find(const struct sios__handler *h, const char *name, void **ud);
+void sios__handlers_free(struct sios__handler *h);
 
 /* ---- acks.c ----------------------------------------------------------- */
 /* a broadcast with an ack: made before the packet goes out, started once

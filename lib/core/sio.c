@@ -13,47 +13,6 @@ struct sios_next {
 
 /* ---- deferred frees: handles stay valid until the outermost frame ------ */
 
-static void free_handlers(struct sios__handler *h)
-{
-	while (h) {
-		struct sios__handler *n = h->next;
-
-		free(h->event);
-		free(h);
-		h = n;
-	}
-}
-
-static void nsp_destroy(struct sios_nsp *n)
-{
-	struct sios__mw *m = n->mw;
-
-	if (n->adapter)
-		n->adapter->ops->free(n->adapter);
-	free_handlers(n->handlers);
-	while (m) {
-		struct sios__mw *x = m->next;
-
-		free(m);
-		m = x;
-	}
-	if (n->has_re)
-		regfree(&n->re);
-	sios__map_free(&n->sockets);
-	sios__map_free(&n->rooms);
-	free(n->name);
-	free(n);
-}
-
-static void unlink_nsp(sios_server *srv, struct sios_nsp *nsp)
-{
-	for (struct sios_nsp **pp = &srv->nsps; *pp; pp = &(*pp)->next)
-		if (*pp == nsp) {
-			*pp = nsp->next;
-			break;
-		}
-}
-
 static void reap(sios_server *srv)
 {
 	while (srv->sock_grave) {
@@ -63,7 +22,7 @@ static void reap(sios_server *srv)
 		srv->sock_grave = s->grave_next;
 		if (s->next) /* middleware still owns it */
 			continue;
-		free_handlers(s->handlers);
+		sios__handlers_free(s->handlers);
 		while (s->emw) {
 			struct sios__emw *m = s->emw;
 
@@ -75,8 +34,7 @@ static void reap(sios_server *srv)
 		free(s);
 		/* an empty dynamic child goes when configured */
 		if (--n->members == 0 && n->parent && srv->cfg.cleanup_empty_nsps) {
-			unlink_nsp(srv, n);
-			nsp_destroy(n);
+			sios__nsp_free(n);
 		}
 	}
 	while (srv->client_grave) {
@@ -108,8 +66,6 @@ void sios__bury_client(sios__client *c)
 	c->grave_next = c->srv->client_grave;
 	c->srv->client_grave = c;
 }
-
-struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp->parent : nsp; }
 
 /* ---- sending --------------------------------------------------------- */
 
@@ -206,58 +162,6 @@ static void socket_gone(sios_socket *s, int reason)
 	sios__acks_fail(s);
 	sios__bury_socket(s);
 	sios__core_leave(srv);
-}
-
-struct sios_nsp *sios__nsp_find(sios_server *srv, const char *name)
-{
-	for (struct sios_nsp *n = srv->nsps; n; n = n->next)
-		if (!n->is_pattern && !strcmp(n->name, name))
-			return n;
-	return NULL;
-}
-
-static int nsp_new(sios_server *srv, const char *name, struct sios_nsp **out)
-{
-	struct sios_nsp *n = calloc(1, sizeof(*n));
-
-	if (!n || !(n->name = sios__strdup(name))) {
-		free(n);
-		return SIOS_ENOMEM;
-	}
-	n->srv = srv;
-	sios__map_init(&n->sockets);
-	sios__map_init(&n->rooms);
-	n->adapter = srv->adapter_new(n);
-	if (!n->adapter) {
-		free(n->name);
-		free(n);
-		return SIOS_ENOMEM;
-	}
-	n->next = srv->nsps;
-	srv->nsps = n;
-	*out = n;
-	return 0;
-}
-
-/* a static namespace, or a new child of the first parent that accepts it */
-static struct sios_nsp *resolve_nsp(sios_server *srv, const char *name, const cJSON *auth)
-{
-	struct sios_nsp *n = sios__nsp_find(srv, name), *child;
-
-	if (n)
-		return n;
-	for (n = srv->nsps; n; n = n->next) {
-		if (!n->is_pattern)
-			continue;
-		if (n->has_re ? regexec(&n->re, name, 0, NULL, 0) != 0
-			      : !n->match(name, auth, n->match_ud))
-			continue;
-		if (nsp_new(srv, name, &child))
-			return NULL;
-		child->parent = n;
-		return child;
-	}
-	return NULL;
 }
 
 static void socket_connected(sios_socket *s)
@@ -403,7 +307,7 @@ static void on_connect(sios__client *c, sios__packet *p)
 		protocol_error(c, "out of memory");
 		return;
 	}
-	nsp = resolve_nsp(c->srv, p->nsp, p->data);
+	nsp = sios__nsp_resolve(c->srv, p->nsp, p->data);
 	if (!nsp) {
 		send_connect_error(c, p->nsp, "Invalid namespace", NULL);
 		return;
@@ -427,16 +331,6 @@ static void on_connect(sios__client *c, sios__packet *p)
 	c->sockets = s;
 	c->nsockets++;
 	run_middleware(s, sios__cfg_nsp(nsp)->mw);
-}
-
-static sios_event_cb find_handler(struct sios__handler *h, const char *name, void **ud)
-{
-	for (; h; h = h->next)
-		if (!strcmp(h->event, name)) {
-			*ud = h->ud;
-			return h->cb;
-		}
-	return NULL;
 }
 
 static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *bins,
@@ -478,9 +372,9 @@ static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *
 	if (s->connected && cfg->on_any)
 		cfg->on_any(s, &ev, cfg->any_ud);
 	if (s->connected) {
-		cb = find_handler(s->handlers, ev.name, &ud);
+		cb = sios__handler_find(s->handlers, ev.name, &ud);
 		if (!cb)
-			cb = find_handler(cfg->handlers, ev.name, &ud);
+			cb = sios__handler_find(cfg->handlers, ev.name, &ud);
 		if (cb)
 			cb(s, &ev, ud);
 	}
@@ -699,186 +593,13 @@ int sios__sio_init(sios_server *srv)
 	sios_eio_close_callback_set(srv->sio_ep, eio_close, srv);
 	srv->sio_ep->on_drain = eio_drain;
 	srv->sio_ep->drain_ud = srv;
-	return nsp_new(srv, "/", &root);
+	return sios__nsp_new(srv, "/", &root);
 }
 
 void sios__sio_free(sios_server *srv)
 {
 	reap(srv);
-	while (srv->nsps) {
-		struct sios_nsp *n = srv->nsps;
-
-		srv->nsps = n->next;
-		nsp_destroy(n);
-	}
-}
-
-SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
-{
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
-	struct sios_nsp *n;
-
-	if (!srv || !name || name[0] != '/' || strchr(name, ',') || !out)
-		return SIOS_EINVAL;
-	n = sios__nsp_find(srv, name);
-	if (n) {
-		*out = n;
-		return 0;
-	}
-	return nsp_new(srv, name, out);
-}
-
-static int pattern_new(sios_server *srv, const char *label, sios_nsp **out)
-{
-	int r = nsp_new(srv, label, out);
-
-	if (!r)
-		(*out)->is_pattern = 1;
-	return r;
-}
-
-SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **out)
-{
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
-	regex_t re;
-	int r;
-
-	if (!srv || !pattern || !out)
-		return SIOS_EINVAL;
-	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
-		return SIOS_EINVAL;
-	r = pattern_new(srv, pattern, out);
-	if (r) {
-		regfree(&re);
-		return r;
-	}
-	(*out)->re = re;
-	(*out)->has_re = 1;
-	return 0;
-}
-
-SIOS_EXPORT int sios_of_match(sios_server *srv, sios_nsp_match_cb match, void *ud, sios_nsp **out)
-{
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!srv || !match || !out)
-		return SIOS_EINVAL;
-	r = pattern_new(srv, "(predicate)", out);
-	if (!r) {
-		(*out)->match = match;
-		(*out)->match_ud = ud;
-	}
-	return r;
-}
-
-SIOS_EXPORT sios_nsp *sios_nsp_parent(const sios_nsp *nsp) { return nsp ? nsp->parent : NULL; }
-
-SIOS_EXPORT const char *sios_nsp_name(const sios_nsp *nsp) { return nsp ? nsp->name : NULL; }
-
-SIOS_EXPORT void sios_nsp_connection_callback_set(sios_nsp *nsp, sios_connection_cb cb, void *ud)
-{
-	if (nsp) {
-		nsp->on_conn = cb;
-		nsp->conn_ud = ud;
-	}
-}
-
-SIOS_EXPORT void sios_nsp_disconnect_callback_set(sios_nsp *nsp, sios_disconnect_cb cb, void *ud)
-{
-	if (nsp) {
-		nsp->on_disc = cb;
-		nsp->disc_ud = ud;
-	}
-}
-
-SIOS_EXPORT void sios_nsp_disconnecting_callback_set(sios_nsp *nsp, sios_disconnect_cb cb,
-						     void *ud)
-{
-	if (nsp) {
-		nsp->on_disconnecting = cb;
-		nsp->disconnecting_ud = ud;
-	}
-}
-
-SIOS_EXPORT void sios_nsp_room_callback_set(sios_nsp *nsp, sios_room_event_cb cb, void *ud)
-{
-	if (nsp) {
-		nsp->on_room = cb;
-		nsp->room_ud = ud;
-	}
-}
-
-static int set_handler(struct sios__handler **list, const char *event, sios_event_cb cb, void *ud)
-{
-	struct sios__handler **pp, *h;
-
-	if (!event || !*event)
-		return SIOS_EINVAL;
-	for (pp = list; (h = *pp); pp = &h->next)
-		if (!strcmp(h->event, event))
-			break;
-	if (!cb) {
-		if (h) {
-			*pp = h->next;
-			free(h->event);
-			free(h);
-		}
-		return 0;
-	}
-	if (!h) {
-		h = calloc(1, sizeof(*h));
-		if (!h || !(h->event = sios__strdup(event))) {
-			free(h);
-			return SIOS_ENOMEM;
-		}
-		*pp = h;
-	}
-	h->cb = cb;
-	h->ud = ud;
-	return 0;
-}
-
-SIOS_EXPORT int sios_nsp_on(sios_nsp *nsp, const char *event, sios_event_cb cb, void *ud)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	return nsp ? set_handler(&nsp->handlers, event, cb, ud) : SIOS_EINVAL;
-}
-
-SIOS_EXPORT void sios_nsp_on_any(sios_nsp *nsp, sios_event_cb cb, void *ud)
-{
-	if (nsp) {
-		nsp->on_any = cb;
-		nsp->any_ud = ud;
-	}
-}
-
-SIOS_EXPORT int sios_nsp_use(sios_nsp *nsp, sios_middleware_cb cb, void *ud)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	struct sios__mw **pp, *m;
-
-	if (!nsp || !cb)
-		return SIOS_EINVAL;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return SIOS_ENOMEM;
-	m->cb = cb;
-	m->ud = ud;
-	for (pp = &nsp->mw; *pp; pp = &(*pp)->next)
-		;
-	*pp = m;
-	return 0;
-}
-
-SIOS_EXPORT sios_socket *sios_nsp_socket(sios_nsp *nsp, const char *id)
-{
-	return nsp && id ? sios__map_get(&nsp->sockets, id) : NULL;
+	sios__nsp_free_all(srv);
 }
 
 /* ---- sockets: public ------------------------------------------------- */
@@ -887,7 +608,7 @@ SIOS_EXPORT int sios_socket_on(sios_socket *s, const char *event, sios_event_cb 
 {
 	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
 		return SIOS_EMISUSE;
-	return s ? set_handler(&s->handlers, event, cb, ud) : SIOS_EINVAL;
+	return s ? sios__handler_set(&s->handlers, event, cb, ud) : SIOS_EINVAL;
 }
 
 SIOS_EXPORT void sios_socket_on_any(sios_socket *s, sios_event_cb cb, void *ud)
