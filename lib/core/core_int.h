@@ -32,6 +32,9 @@ struct sios_event {
 	char *reject_msg;
 	char sid[SIOS__ID_LEN + 1]; /* who answered, for broadcast acks */
 };
+/* an event the application may emit: named, not reserved, its binaries
+ * given (event.c) */
+int sios__emit_ok(const char *event, const sios_binary *bins, size_t nbins);
 
 /* ---- config.c --------------------------------------------------------- */
 int sios__config_copy(sios_config *dst, const sios_config *src);
@@ -48,8 +51,6 @@ void sios__sio_free(sios_server *srv);
 /* queues an encoded packet for the client; flags: SIOS__PUSH_* */
 int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
 void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
-/* an event the application may emit: named, not reserved, its binaries given */
-int sios__emit_ok(const char *event, const sios_binary *bins, size_t nbins);
 /* encodes an EVENT (is_ack: an ACK) and queues it; flags: SIOS__PUSH_* */
 int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const char *event,
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
