@@ -45,15 +45,29 @@ int sios__bundle_load(sios_server *srv, const char *dir);
 void sios__bundle_free(sios_server *srv);
 void sios__http_dispatch(sios_http_request *req, void *ud);
 
-int sios__sio_init(sios_server *srv);
-void sios__sio_free(sios_server *srv);
-
+/* ---- client.c --------------------------------------------------------- */
+int sios__client_mount(sios_server *srv);
 /* queues an encoded packet for the client; flags: SIOS__PUSH_* */
 int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
-void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
+int sios__send_simple(sios__client *c, int type, const char *nsp, const cJSON *data);
+void sios__send_connect_error(sios__client *c, const char *nsp, const char *message,
+			      const cJSON *data);
+/* the client broke the protocol: its connection closes */
+void sios__protocol_error(sios__client *c, const char *why);
+/* s leaves the client's list; s->client_next is kept, so a walk standing
+ * on s can go on */
+void sios__client_unlink(sios__client *c, struct sios_socket *s);
+
+/* ---- socket.c --------------------------------------------------------- */
+int sios__socket_open(sios__client *c, struct sios_nsp *nsp, cJSON **auth);
+void sios__socket_gone(struct sios_socket *s, int reason);
+void sios__socket_client_closed(struct sios_socket *s, int reason);
+void sios__socket_free(struct sios_socket *s);
 /* encodes an EVENT (is_ack: an ACK) and queues it; flags: SIOS__PUSH_* */
 int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const char *event,
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
+
+void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
 
 /* ---- nsp.c ------------------------------------------------------------ */
 int sios__nsp_new(sios_server *srv, const char *name, struct sios_nsp **out);

@@ -4,6 +4,66 @@
 #include "core_int.h"
 #include "adapter/adapter.h"
 
+/* ---- deferred frees: handles stay valid until the outermost frame ------ */
+
+static void reap(sios_server *srv)
+{
+	while (srv->sock_grave) {
+		sios_socket *s = srv->sock_grave;
+		struct sios_nsp *n = s->nsp;
+
+		srv->sock_grave = s->grave_next;
+		if (s->next) /* middleware still owns it */
+			continue;
+		sios__socket_free(s);
+		/* an empty dynamic child goes when configured */
+		if (--n->members == 0 && n->parent && srv->cfg.cleanup_empty_nsps)
+			sios__nsp_free(n);
+	}
+	while (srv->client_grave) {
+		sios__client *c = srv->client_grave;
+
+		srv->client_grave = c->grave_next;
+		free(c);
+	}
+}
+
+void sios__core_enter(sios_server *srv) { srv->depth++; }
+
+void sios__core_leave(sios_server *srv)
+{
+	if (--srv->depth == 0)
+		reap(srv);
+}
+
+void sios__bury_socket(sios_socket *s)
+{
+	sios_server *srv = s->nsp->srv;
+
+	s->grave_next = srv->sock_grave;
+	srv->sock_grave = s;
+}
+
+void sios__bury_client(sios__client *c)
+{
+	c->grave_next = c->srv->client_grave;
+	c->srv->client_grave = c;
+}
+
+static int core_init(sios_server *srv)
+{
+	struct sios_nsp *root;
+	int r = sios__client_mount(srv);
+
+	return r ? r : sios__nsp_new(srv, "/", &root);
+}
+
+static void core_free(sios_server *srv)
+{
+	reap(srv);
+	sios__nsp_free_all(srv);
+}
+
 static void on_stop(void *ud)
 {
 	sios_server *srv = ud;
@@ -74,9 +134,9 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 		free(srv);
 		return r;
 	}
-	r = sios__sio_init(srv);
+	r = core_init(srv);
 	if (r) {
-		sios__sio_free(srv);
+		core_free(srv);
 		sios__bundle_free(srv);
 		sios__engine_free(&srv->eng);
 		sios__config_release(&srv->cfg);
@@ -95,7 +155,7 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 	r = sios__loop_init(&srv->loop, &lo);
 	if (r) {
 		sios__engine_free(&srv->eng);
-		sios__sio_free(srv);
+		core_free(srv);
 		sios__bundle_free(srv);
 		sios__config_release(&srv->cfg);
 		free(srv);
@@ -192,7 +252,7 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 		return;
 	sios__loop_free(&srv->loop);
 	sios__engine_free(&srv->eng);
-	sios__sio_free(srv);
+	core_free(srv);
 	sios__bundle_free(srv);
 	sios__config_release(&srv->cfg);
 	free(srv);
