@@ -67,8 +67,6 @@ void sios__socket_free(struct sios_socket *s);
 int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const char *event,
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
 
-void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
-
 /* ---- nsp.c ------------------------------------------------------------ */
 int sios__nsp_new(sios_server *srv, const char *name, struct sios_nsp **out);
 void sios__nsp_free(struct sios_nsp *n);

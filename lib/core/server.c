@@ -276,3 +276,31 @@ SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **ou
 		return SIOS_EMISUSE;
 	return sios__engine_mount(&srv->eng, path, out);
 }
+
+SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size)
+{
+	sios_stats st;
+	const sios__engine_stats *e;
+
+	if (!srv || !out || size == 0)
+		return SIOS_EINVAL;
+	e = &srv->eng.stats;
+	memset(&st, 0, sizeof(st));
+	st.connections = srv->eng.nsessions;
+	st.sessions_opened = e->sessions_opened;
+	st.sessions_closed = e->sessions_closed;
+	st.sockets = srv->nsockets;
+	st.packets_in = e->packets_in;
+	st.bytes_in = e->bytes_in;
+	st.packets_out = e->packets_out;
+	st.bytes_out = e->bytes_out;
+	st.packets_encoded = srv->packets_encoded;
+	st.broadcasts = srv->broadcasts;
+	st.broadcast_deliveries = srv->broadcast_deliveries;
+	st.volatile_drops = e->volatile_drops;
+	st.refused_connections = e->refused_connections;
+	st.drops = e->drops;
+	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
+	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
+	return 0;
+}

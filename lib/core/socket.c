@@ -246,6 +246,24 @@ SIOS_EXPORT int sios_socket_disconnect(sios_socket *s, int close_connection)
 	return sios__socket_disconnect(s, close_connection);
 }
 
+cJSON *sios__socket_describe(sios_socket *s)
+{
+	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
+	const cJSON *hs = sios_socket_handshake(s);
+
+	if (!o || !rooms || !hs) {
+		cJSON_Delete(o);
+		cJSON_Delete(rooms);
+		return NULL;
+	}
+	cJSON_AddStringToObject(o, "id", s->id);
+	for (sios__member *m = s->rooms; m; m = m->snext)
+		cJSON_AddItemToArray(rooms, cJSON_CreateString(m->room->name));
+	cJSON_AddItemToObject(o, "rooms", rooms);
+	cJSON_AddItemToObject(o, "handshake", cJSON_Duplicate(hs, 1));
+	return o;
+}
+
 /* ---- sending --------------------------------------------------------- */
 
 /* Encodes an EVENT (or, is_ack, an ACK) for the socket's namespace and
