@@ -109,21 +109,16 @@ static void on_connect(sios__client *c, sios__packet *p)
 		sios__protocol_error(c, "out of memory");
 }
 
-static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *bins,
-			   size_t nbins)
+/* An event for a connected socket: its event middleware, the catch-all
+ * handlers, then its handler, while it stays connected. */
+static void dispatch_event(sios_socket *s, sios__packet *p, const sios_binary *bins, size_t nbins)
 {
-	sios_socket *s = client_socket(c, p->nsp);
-	struct sios_nsp *cfg;
+	struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
 	cJSON *name_item;
 	struct sios_event ev;
 	sios_event_cb cb;
 	void *ud = NULL;
 
-	if (!s || s->state != SIOS__SOCK_CONNECTED) {
-		sios__log(SIOS__LOG_DEBUG, "event for namespace %s the client is not in", p->nsp);
-		return;
-	}
-	cfg = sios__cfg_nsp(s->nsp);
 	name_item = cJSON_DetachItemFromArray(p->data, 0);
 	memset(&ev, 0, sizeof(ev));
 	ev.name = name_item->valuestring;
@@ -132,7 +127,7 @@ static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *
 	ev.nbins = nbins;
 	ev.sock = s;
 	ev.ack_id = p->id;
-	for (struct sios__emw *m = s->emw; m && s->connected; m = m->next) {
+	for (struct sios__emw *m = s->emw; m && s->state == SIOS__SOCK_CONNECTED; m = m->next) {
 		int r = m->cb(s, &ev, m->ud);
 
 		if (r == SIOS_DROP)
@@ -143,11 +138,11 @@ static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *
 			goto out;
 		}
 	}
-	if (s->connected && s->on_any)
+	if (s->state == SIOS__SOCK_CONNECTED && s->on_any)
 		s->on_any(s, &ev, s->any_ud);
-	if (s->connected && cfg->on_any)
+	if (s->state == SIOS__SOCK_CONNECTED && cfg->on_any)
 		cfg->on_any(s, &ev, cfg->any_ud);
-	if (s->connected) {
+	if (s->state == SIOS__SOCK_CONNECTED) {
 		cb = sios__handler_find(s->handlers, ev.name, &ud);
 		if (!cb)
 			cb = sios__handler_find(cfg->handlers, ev.name, &ud);
@@ -157,15 +152,6 @@ static void dispatch_event(sios__client *c, sios__packet *p, const sios_binary *
 out:
 	free(ev.reject_msg);
 	cJSON_Delete(name_item);
-}
-
-static void dispatch_ack(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
-{
-	sios_socket *s = client_socket(c, p->nsp);
-
-	if (!s || s->state != SIOS__SOCK_CONNECTED)
-		return;
-	sios__ack_answer(s, p->id, p->data, bins, nbins);
 }
 
 static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *bins, size_t nbins)
@@ -189,9 +175,9 @@ static void handle_packet(sios__client *c, sios__packet *p, const sios_binary *b
 		else if (p->type == SIOS__P_DISCONNECT)
 			sios__socket_gone(s, SIOS_REASON_CLIENT_NAMESPACE_DISCONNECT);
 		else if (p->type == SIOS__P_ACK || p->type == SIOS__P_BINARY_ACK)
-			dispatch_ack(c, p, bins, nbins);
+			sios__ack_answer(s, p->id, p->data, bins, nbins);
 		else
-			dispatch_event(c, p, bins, nbins);
+			dispatch_event(s, p, bins, nbins);
 		break;
 	default:
 		sios__protocol_error(c, "unexpected CONNECT_ERROR packet");

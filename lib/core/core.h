@@ -180,7 +180,6 @@ struct sios_socket {
 	size_t nacks;
 	sios__map *ack_idx; /* id -> pending ack, past a few */
 	int state;
-	int connected; /* state == SIOS__SOCK_CONNECTED */
 	int client_gone; /* the client struct may be freed: do not touch it */
 	struct sios_next *next; /* middleware in progress */
 	sios__member *rooms;

@@ -25,7 +25,6 @@ static void socket_connected(sios_socket *s)
 		return;
 	}
 	s->state = SIOS__SOCK_CONNECTED;
-	s->connected = 1;
 	c->srv->nsockets++;
 	if (!c->joined) {
 		c->joined = 1;
@@ -124,10 +123,7 @@ SIOS_EXPORT int sios_next_accept(sios_next *nx)
 	srv = s->nsp->srv;
 	sios__core_enter(srv);
 	if (gone) {
-		if (s->state == SIOS__SOCK_CONNECTING)
-			socket_abandon(s);
-		else if (s->state == SIOS__SOCK_GONE)
-			sios__bury_socket(s); /* its client left while the middleware held it */
+		sios__bury_socket(s); /* its client left while the middleware held it */
 		sios__core_leave(srv);
 		return SIOS_ECLOSED;
 	}
@@ -175,7 +171,6 @@ void sios__socket_gone(sios_socket *s, int reason)
 	if (cfg->on_disconnecting)
 		cfg->on_disconnecting(s, reason, cfg->disconnecting_ud);
 	s->state = SIOS__SOCK_GONE;
-	s->connected = 0;
 	srv->nsockets--;
 	s->nsp->adapter->ops->leave_all(s->nsp->adapter, s);
 	sios__map_del(&s->nsp->sockets, s->id);
