@@ -27,43 +27,11 @@ struct sios_config {
 	sios__engine_opts eng;
 };
 
-struct sios__handler {
-	char *event;
-	sios_event_cb cb;
-	void *ud;
-	struct sios__handler *next;
-};
-
-struct sios__mw {
-	sios_middleware_cb cb;
-	void *ud;
-	struct sios__mw *next;
-};
-
-struct sios__emw {
-	sios_event_middleware_cb cb;
-	void *ud;
-	struct sios__emw *next;
-};
-
-/* ---- rooms: membership is a node in both the room's and the socket's list */
+/* internals of core (core_int.h) that the structs below point to */
+struct sios__handler;
+struct sios__mw;
+struct sios__emw;
 typedef struct sios__member sios__member;
-typedef struct sios__room {
-	char *name;
-	sios__member *head;
-	size_t count;
-} sios__room;
-
-struct sios__member {
-	sios__room *room;
-	struct sios_socket *sock;
-	sios__member *rprev, *rnext; /* in the room */
-	sios__member *sprev, *snext; /* in the socket */
-};
-
-/* A socket in more rooms than this gets a hash index of its rooms: join,
- * leave and membership stay O(1) however many rooms it is in. */
-#define SIOS__ROOM_INDEX_AT 8
 
 /* ---- adapter interface ------------------------------------------------ */
 
@@ -184,7 +152,7 @@ struct sios_socket {
 	struct sios_next *next; /* middleware in progress */
 	sios__member *rooms;
 	size_t nrooms;
-	sios__map *room_idx; /* name -> member, past SIOS__ROOM_INDEX_AT rooms */
+	sios__map *room_idx; /* name -> member, past a few rooms (rooms.c) */
 	uint64_t seen, excluded; /* broadcast epochs */
 	struct sios_socket *grave_next;
 };

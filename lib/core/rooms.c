@@ -20,6 +20,10 @@ static void room_event(struct sios_nsp *nsp, int type, const char *room, const c
 
 /* ---- the local index ------------------------------------------------- */
 
+/* A socket in more rooms than this gets a hash index of its rooms: join,
+ * leave and membership stay O(1) however many rooms it is in. */
+#define ROOM_INDEX_AT 8
+
 static sios__member *find_member(const sios_socket *s, const char *room)
 {
 	if (s->room_idx)
@@ -36,7 +40,7 @@ static void member_remove(sios_socket *s, sios__member *m);
 static int index_member(sios_socket *s, sios__member *m)
 {
 	if (!s->room_idx) {
-		if (s->nrooms < SIOS__ROOM_INDEX_AT)
+		if (s->nrooms < ROOM_INDEX_AT)
 			return 0;
 		if (!(s->room_idx = malloc(sizeof(*s->room_idx))))
 			return SIOS_ENOMEM;

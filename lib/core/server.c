@@ -1,3 +1,5 @@
+/* The server: creation, run, stop, post and teardown; the deferred frees
+ * that keep handles valid while core runs; statistics. */
 #include <stdlib.h>
 #include <string.h>
 
