@@ -327,10 +327,23 @@ static void eio_close(sios_eio_conn *conn, int reason, void *ud)
 		next = s->client_next;
 		sios__socket_client_closed(s, reason);
 	}
-	clear_pending(c);
+	/* A packet waiting for attachments waits no more, but is freed with the
+	 * client: the handler that closed the connection may be running on it. */
+	if (c->binwait)
+		sios__loop_timer_cancel(&srv->loop, &c->binwait->t);
 	sios_eio_conn_set_userdata(conn, NULL);
 	sios__bury_client(c);
 	sios__core_leave(srv);
+}
+
+/* frees a buried client, when the reaper comes */
+void sios__client_free(sios__client *c)
+{
+	if (c->binwait) {
+		sios__asm_clear(&c->binwait->a);
+		free(c->binwait);
+	}
+	free(c);
 }
 
 /* the Socket.IO endpoint: the engine's callbacks at the configured path */

@@ -96,6 +96,7 @@ void sios__handlers_free(struct sios__handler *h);
 
 /* ---- client.c --------------------------------------------------------- */
 int sios__client_mount(sios_server *srv);
+void sios__client_free(sios__client *c);
 /* queues an encoded packet for the client; flags: SIOS__PUSH_* */
 int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags);
 int sios__send_simple(sios__client *c, int type, const char *nsp, const cJSON *data);

@@ -26,7 +26,7 @@ static void reap(sios_server *srv)
 		sios__client *c = srv->client_grave;
 
 		srv->client_grave = c->grave_next;
-		free(c);
+		sios__client_free(c);
 	}
 }
 
