@@ -27,43 +27,11 @@ struct sios_config {
 	sios__engine_opts eng;
 };
 
-struct sios__handler {
-	char *event;
-	sios_event_cb cb;
-	void *ud;
-	struct sios__handler *next;
-};
-
-struct sios__mw {
-	sios_middleware_cb cb;
-	void *ud;
-	struct sios__mw *next;
-};
-
-struct sios__emw {
-	sios_event_middleware_cb cb;
-	void *ud;
-	struct sios__emw *next;
-};
-
-/* ---- rooms: membership is a node in both the room's and the socket's list */
+/* internals of core (core_int.h) that the structs below point to */
+struct sios__handler;
+struct sios__mw;
+struct sios__emw;
 typedef struct sios__member sios__member;
-typedef struct sios__room {
-	char *name;
-	sios__member *head;
-	size_t count;
-} sios__room;
-
-struct sios__member {
-	sios__room *room;
-	struct sios_socket *sock;
-	sios__member *rprev, *rnext; /* in the room */
-	sios__member *sprev, *snext; /* in the socket */
-};
-
-/* A socket in more rooms than this gets a hash index of its rooms: join,
- * leave and membership stay O(1) however many rooms it is in. */
-#define SIOS__ROOM_INDEX_AT 8
 
 /* ---- adapter interface ------------------------------------------------ */
 
@@ -180,12 +148,11 @@ struct sios_socket {
 	size_t nacks;
 	sios__map *ack_idx; /* id -> pending ack, past a few */
 	int state;
-	int connected; /* state == SIOS__SOCK_CONNECTED */
 	int client_gone; /* the client struct may be freed: do not touch it */
 	struct sios_next *next; /* middleware in progress */
 	sios__member *rooms;
 	size_t nrooms;
-	sios__map *room_idx; /* name -> member, past SIOS__ROOM_INDEX_AT rooms */
+	sios__map *room_idx; /* name -> member, past a few rooms (rooms.c) */
 	uint64_t seen, excluded; /* broadcast epochs */
 	struct sios_socket *grave_next;
 };
@@ -211,23 +178,6 @@ struct sios_server {
 	size_t nbundle;
 };
 
-/* serve_client.c */
-int sios__bundle_load(sios_server *srv, const char *dir);
-void sios__bundle_free(sios_server *srv);
-void sios__http_dispatch(sios_http_request *req, void *ud);
-
-int sios__sio_init(sios_server *srv);
-void sios__sio_free(sios_server *srv);
-
-/* shared between core files */
-void sios__core_enter(sios_server *srv);
-void sios__core_leave(sios_server *srv);
-int sios__send_frame(sios__client *c, sios__frame *f);
-int sios__send_frame_flags(sios__client *c, sios__frame *f, unsigned flags);
-int sios__socket_disconnect(struct sios_socket *s, int close_connection);
-void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid);
-struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp); /* where handlers live */
-
 /* the local room index and delivery, used by adapters */
 int sios__local_join(struct sios_socket *s, const char *room);
 int sios__local_leave(struct sios_socket *s, const char *room);
@@ -239,6 +189,9 @@ int sios__local_deliver(struct sios_socket *s, sios__frame *f, unsigned flags);
 void sios__local_register_ack(struct sios_socket *s, long long id, struct sios__bcast_ack *ack);
 /* whether the socket may owe one more ack (sios_config_set_max_pending_acks) */
 int sios__local_ack_room(const struct sios_socket *s);
+/* the socket as fetch_sockets reports it: id, rooms, handshake */
 cJSON *sios__socket_describe(struct sios_socket *s);
+/* sios_socket_disconnect() without the thread check */
+int sios__socket_disconnect(struct sios_socket *s, int close_connection);
 
 #endif

@@ -1,13 +1,14 @@
-/* The room index, broadcast scopes and statistics. */
+/* The room index: a namespace's rooms (name -> members) and each socket's
+ * rooms, joined and left through the adapter, selected and delivered to
+ * locally; the public calls on a socket's rooms. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "core_int.h"
 
-struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);
-void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms);
-
-void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid)
+/* a room was created, joined, left or deleted: the adapter and the
+ * application hear of it */
+static void room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid)
 {
 	struct sios_nsp *cfg = sios__cfg_nsp(nsp);
 
@@ -18,6 +19,10 @@ void sios__room_event(struct sios_nsp *nsp, int type, const char *room, const ch
 }
 
 /* ---- the local index ------------------------------------------------- */
+
+/* A socket in more rooms than this gets a hash index of its rooms: join,
+ * leave and membership stay O(1) however many rooms it is in. */
+#define ROOM_INDEX_AT 8
 
 static sios__member *find_member(const sios_socket *s, const char *room)
 {
@@ -35,7 +40,7 @@ static void member_remove(sios_socket *s, sios__member *m);
 static int index_member(sios_socket *s, sios__member *m)
 {
 	if (!s->room_idx) {
-		if (s->nrooms < SIOS__ROOM_INDEX_AT)
+		if (s->nrooms < ROOM_INDEX_AT)
 			return 0;
 		if (!(s->room_idx = malloc(sizeof(*s->room_idx))))
 			return SIOS_ENOMEM;
@@ -102,8 +107,8 @@ int sios__local_join(sios_socket *s, const char *name)
 		return SIOS_ENOMEM;
 	}
 	if (created)
-		sios__room_event(nsp, SIOS_ROOM_CREATED, name, NULL);
-	sios__room_event(nsp, SIOS_ROOM_JOINED, name, s->id);
+		room_event(nsp, SIOS_ROOM_CREATED, name, NULL);
+	room_event(nsp, SIOS_ROOM_JOINED, name, s->id);
 	return 0;
 }
 
@@ -129,10 +134,10 @@ static void member_remove(sios_socket *s, sios__member *m)
 		m->rnext->rprev = m->rprev;
 	room->count--;
 	free(m);
-	sios__room_event(nsp, SIOS_ROOM_LEFT, room->name, s->id);
+	room_event(nsp, SIOS_ROOM_LEFT, room->name, s->id);
 	if (!room->count) {
 		sios__map_del(&nsp->rooms, room->name);
-		sios__room_event(nsp, SIOS_ROOM_DELETED, room->name, NULL);
+		room_event(nsp, SIOS_ROOM_DELETED, room->name, NULL);
 		free(room->name);
 		free(room);
 	}
@@ -205,30 +210,11 @@ size_t sios__local_select(const sios__sel *sel, void (*fn)(sios_socket *s, void 
 
 int sios__local_deliver(sios_socket *s, sios__frame *f, unsigned flags)
 {
-	int r = sios__send_frame_flags(s->client, f,
-				       (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
+	int r = sios__send_frame(s->client, f, (flags & SIOS_SCOPE_VOLATILE) ? SIOS__PUSH_VOLATILE : 0);
 
 	if (r == 0)
 		s->nsp->srv->broadcast_deliveries++;
 	return r;
-}
-
-cJSON *sios__socket_describe(sios_socket *s)
-{
-	cJSON *o = cJSON_CreateObject(), *rooms = cJSON_CreateArray();
-	const cJSON *hs = sios_socket_handshake(s);
-
-	if (!o || !rooms || !hs) {
-		cJSON_Delete(o);
-		cJSON_Delete(rooms);
-		return NULL;
-	}
-	cJSON_AddStringToObject(o, "id", s->id);
-	for (sios__member *m = s->rooms; m; m = m->snext)
-		cJSON_AddItemToArray(rooms, cJSON_CreateString(m->room->name));
-	cJSON_AddItemToObject(o, "rooms", rooms);
-	cJSON_AddItemToObject(o, "handshake", cJSON_Duplicate(hs, 1));
-	return o;
 }
 
 /* ---- rooms: public --------------------------------------------------- */
@@ -323,267 +309,4 @@ SIOS_EXPORT size_t sios_room_sockets(sios_nsp *nsp, const char *room, sios_socke
 	sios__core_leave(nsp->srv);
 	free(v);
 	return n;
-}
-
-/* ---- scopes ---------------------------------------------------------- */
-
-struct sios_scope {
-	sios__sel sel;
-};
-
-SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	sios_scope *sc;
-
-	if (!nsp || !out || nsp->is_pattern)
-		return SIOS_EINVAL;
-	sc = calloc(1, sizeof(*sc));
-	if (!sc)
-		return SIOS_ENOMEM;
-	sc->sel.nsp = nsp;
-	*out = sc;
-	return 0;
-}
-
-SIOS_EXPORT int sios_scope_from_socket(sios_socket *s, sios_scope **out)
-{
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!s || !out)
-		return SIOS_EINVAL;
-	r = sios_scope_new(s->nsp, out);
-	if (!r && (r = sios__strv_add(&(*out)->sel.except, &(*out)->sel.nexcept, s->id, 1))) {
-		sios_scope_free(*out);
-		*out = NULL;
-	}
-	return r;
-}
-
-SIOS_EXPORT void sios_scope_free(sios_scope *sc)
-{
-	if (!sc)
-		return;
-	sios__strv_free(&sc->sel.rooms, &sc->sel.nrooms);
-	sios__strv_free(&sc->sel.except, &sc->sel.nexcept);
-	free(sc);
-}
-
-SIOS_EXPORT int sios_scope_to(sios_scope *sc, const char *room)
-{
-	if (!sc || !room || !*room)
-		return SIOS_EINVAL;
-	return sios__strv_add(&sc->sel.rooms, &sc->sel.nrooms, room, 1);
-}
-
-SIOS_EXPORT int sios_scope_except(sios_scope *sc, const char *room)
-{
-	if (!sc || !room || !*room)
-		return SIOS_EINVAL;
-	return sios__strv_add(&sc->sel.except, &sc->sel.nexcept, room, 1);
-}
-
-SIOS_EXPORT int sios_scope_set_flags(sios_scope *sc, unsigned flags)
-{
-	if (!sc || (flags & ~(SIOS_SCOPE_VOLATILE | SIOS_SCOPE_COMPRESS | SIOS_SCOPE_LOCAL)))
-		return SIOS_EINVAL;
-	sc->sel.flags = flags;
-	return 0;
-}
-
-SIOS_EXPORT int sios_scope_set_timeout(sios_scope *sc, unsigned ms)
-{
-	if (!sc)
-		return SIOS_EINVAL;
-	sc->sel.timeout_ms = ms;
-	return 0;
-}
-
-static int check_event(const char *event, size_t nbins, const sios_binary *bins)
-{
-	return event && *event && !sios__reserved_event(event) && (!nbins || bins);
-}
-
-static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
-		    const sios_binary *bins, size_t nbins)
-{
-	struct sios_nsp *nsp = sel->nsp;
-	sios__frame f;
-	int r;
-
-	/* encoded once; every recipient queues a reference */
-	r = sios__encode_message(&f, LWS_PRE, 0, nsp->name, -1, event, args, bins, nbins);
-	if (r)
-		return r;
-	nsp->srv->packets_encoded++;
-	nsp->srv->broadcasts++;
-	sios__core_enter(nsp->srv);
-	r = nsp->adapter->ops->broadcast(nsp->adapter, sel, &f);
-	sios__core_leave(nsp->srv);
-	sios__frame_clear(&f);
-	return r;
-}
-
-SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *args,
-				const sios_binary *bins, size_t nbins)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	if (!sc || !check_event(event, nbins, bins))
-		return SIOS_EINVAL;
-	return emit_sel(&sc->sel, event, args, bins, nbins);
-}
-
-SIOS_EXPORT int sios_room_emit(sios_nsp *nsp, const char *room, const char *event,
-			       const cJSON *args, const sios_binary *bins, size_t nbins)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	char *rooms[1] = {(char *)room};
-	sios__sel sel;
-
-	if (!nsp || (room && !*room) || !check_event(event, nbins, bins))
-		return SIOS_EINVAL;
-	if (nsp->is_pattern)
-		return SIOS_EINVAL; /* a parent of dynamic namespaces has no sockets */
-	memset(&sel, 0, sizeof(sel));
-	sel.nsp = nsp;
-	sel.rooms = room ? rooms : NULL;
-	sel.nrooms = room ? 1 : 0;
-	return emit_sel(&sel, event, args, bins, nbins);
-}
-
-SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, const cJSON *args,
-					 const sios_binary *bins, size_t nbins,
-					 sios_broadcast_ack_cb cb, void *ud)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	struct sios_nsp *nsp;
-	struct sios__bcast_ack *b;
-	sios__frame f;
-	long long id;
-	size_t n;
-	int r;
-
-	if (!sc || !cb || !check_event(event, nbins, bins))
-		return SIOS_EINVAL;
-	nsp = sc->sel.nsp;
-	id = nsp->next_ack++;
-	r = sios__encode_message(&f, LWS_PRE, 0, nsp->name, id, event, args, bins, nbins);
-	if (r)
-		return r;
-	b = sios__bcast_ack_new(nsp->srv, cb, ud);
-	if (!b) {
-		sios__frame_clear(&f);
-		return SIOS_ENOMEM;
-	}
-	nsp->srv->packets_encoded++;
-	nsp->srv->broadcasts++;
-	sios__core_enter(nsp->srv);
-	n = nsp->adapter->ops->broadcast_with_ack(nsp->adapter, &sc->sel, &f, id, b);
-	sios__frame_clear(&f);
-	sios__bcast_ack_start(b, n, sc->sel.timeout_ms);
-	sios__core_leave(nsp->srv);
-	return 0;
-}
-
-SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void *ud)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!sc || !cb)
-		return SIOS_EINVAL;
-	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->fetch_sockets(sc->sel.nsp->adapter, &sc->sel, cb, ud);
-	sios__core_leave(sc->sel.nsp->srv);
-	return r;
-}
-
-SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!sc || !room || !*room)
-		return SIOS_EINVAL;
-	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->add_sockets(sc->sel.nsp->adapter, &sc->sel, room);
-	sios__core_leave(sc->sel.nsp->srv);
-	return r;
-}
-
-SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!sc || !room || !*room)
-		return SIOS_EINVAL;
-	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->del_sockets(sc->sel.nsp->adapter, &sc->sel, room);
-	sios__core_leave(sc->sel.nsp->srv);
-	return r;
-}
-
-SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection)
-{
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
-	int r;
-
-	if (!sc)
-		return SIOS_EINVAL;
-	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->disconnect_sockets(sc->sel.nsp->adapter, &sc->sel,
-							  close_connection);
-	sios__core_leave(sc->sel.nsp->srv);
-	return r;
-}
-
-SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJSON *args)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	if (!nsp || !check_event(event, 0, NULL) || (args && !cJSON_IsArray(args)))
-		return SIOS_EINVAL;
-	return nsp->adapter->ops->server_side_emit(nsp->adapter, event, args);
-}
-
-
-/* ---- statistics ------------------------------------------------------ */
-
-SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size)
-{
-	sios_stats st;
-	const sios__engine_stats *e;
-
-	if (!srv || !out || size == 0)
-		return SIOS_EINVAL;
-	e = &srv->eng.stats;
-	memset(&st, 0, sizeof(st));
-	st.connections = srv->eng.nsessions;
-	st.sessions_opened = e->sessions_opened;
-	st.sessions_closed = e->sessions_closed;
-	st.sockets = srv->nsockets;
-	st.packets_in = e->packets_in;
-	st.bytes_in = e->bytes_in;
-	st.packets_out = e->packets_out;
-	st.bytes_out = e->bytes_out;
-	st.packets_encoded = srv->packets_encoded;
-	st.broadcasts = srv->broadcasts;
-	st.broadcast_deliveries = srv->broadcast_deliveries;
-	st.volatile_drops = e->volatile_drops;
-	st.refused_connections = e->refused_connections;
-	st.drops = e->drops;
-	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
-	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
-	return 0;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "core_int.h"
 
 static const char *const bundle_names[] = {
 	"socket.io.js",         "socket.io.js.map",         "socket.io.min.js",

@@ -1,11 +1,70 @@
+/* The server: creation, run, stop, post and teardown; the deferred frees
+ * that keep handles valid while core runs; statistics. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "core_int.h"
 #include "adapter/adapter.h"
 
-int sios__config_copy(sios_config *dst, const sios_config *src);
-void sios__config_release(sios_config *c);
+/* ---- deferred frees: handles stay valid until the outermost frame ------ */
+
+static void reap(sios_server *srv)
+{
+	while (srv->sock_grave) {
+		sios_socket *s = srv->sock_grave;
+		struct sios_nsp *n = s->nsp;
+
+		srv->sock_grave = s->grave_next;
+		if (s->next) /* middleware still owns it */
+			continue;
+		sios__socket_free(s);
+		/* an empty dynamic child goes when configured */
+		if (--n->members == 0 && n->parent && srv->cfg.cleanup_empty_nsps)
+			sios__nsp_free(n);
+	}
+	while (srv->client_grave) {
+		sios__client *c = srv->client_grave;
+
+		srv->client_grave = c->grave_next;
+		sios__client_free(c);
+	}
+}
+
+void sios__core_enter(sios_server *srv) { srv->depth++; }
+
+void sios__core_leave(sios_server *srv)
+{
+	if (--srv->depth == 0)
+		reap(srv);
+}
+
+void sios__bury_socket(sios_socket *s)
+{
+	sios_server *srv = s->nsp->srv;
+
+	s->grave_next = srv->sock_grave;
+	srv->sock_grave = s;
+}
+
+void sios__bury_client(sios__client *c)
+{
+	c->grave_next = c->srv->client_grave;
+	c->srv->client_grave = c;
+}
+
+static int core_init(sios_server *srv)
+{
+	struct sios_nsp *root;
+	int r = sios__client_mount(srv);
+
+	return r ? r : sios__nsp_new(srv, "/", &root);
+}
+
+static void core_free(sios_server *srv)
+{
+	reap(srv);
+	sios__nsp_free_all(srv);
+}
 
 static void on_stop(void *ud)
 {
@@ -77,9 +136,9 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 		free(srv);
 		return r;
 	}
-	r = sios__sio_init(srv);
+	r = core_init(srv);
 	if (r) {
-		sios__sio_free(srv);
+		core_free(srv);
 		sios__bundle_free(srv);
 		sios__engine_free(&srv->eng);
 		sios__config_release(&srv->cfg);
@@ -98,7 +157,7 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 	r = sios__loop_init(&srv->loop, &lo);
 	if (r) {
 		sios__engine_free(&srv->eng);
-		sios__sio_free(srv);
+		core_free(srv);
 		sios__bundle_free(srv);
 		sios__config_release(&srv->cfg);
 		free(srv);
@@ -195,7 +254,7 @@ SIOS_EXPORT void sios_server_free(sios_server *srv)
 		return;
 	sios__loop_free(&srv->loop);
 	sios__engine_free(&srv->eng);
-	sios__sio_free(srv);
+	core_free(srv);
 	sios__bundle_free(srv);
 	sios__config_release(&srv->cfg);
 	free(srv);
@@ -218,4 +277,32 @@ SIOS_EXPORT int sios_eio_mount(sios_server *srv, const char *path, sios_eio **ou
 	if (srv->stopped || srv->loop.stopping)
 		return SIOS_EMISUSE;
 	return sios__engine_mount(&srv->eng, path, out);
+}
+
+SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size)
+{
+	sios_stats st;
+	const sios__engine_stats *e;
+
+	if (!srv || !out || size == 0)
+		return SIOS_EINVAL;
+	e = &srv->eng.stats;
+	memset(&st, 0, sizeof(st));
+	st.connections = srv->eng.nsessions;
+	st.sessions_opened = e->sessions_opened;
+	st.sessions_closed = e->sessions_closed;
+	st.sockets = srv->nsockets;
+	st.packets_in = e->packets_in;
+	st.bytes_in = e->bytes_in;
+	st.packets_out = e->packets_out;
+	st.bytes_out = e->bytes_out;
+	st.packets_encoded = srv->packets_encoded;
+	st.broadcasts = srv->broadcasts;
+	st.broadcast_deliveries = srv->broadcast_deliveries;
+	st.volatile_drops = e->volatile_drops;
+	st.refused_connections = e->refused_connections;
+	st.drops = e->drops;
+	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
+	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
+	return 0;
 }
