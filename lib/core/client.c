@@ -20,7 +20,7 @@ int sios__send_frame(sios__client *c, sios__frame *f, unsigned flags)
 int sios__send_simple(sios__client *c, int type, const char *nsp, const cJSON *data)
 {
 	sios__frame f;
-	int r = sios__encode_simple(&f, 0, type, nsp, data);
+	int r = sios__encode_simple(&f, type, nsp, data);
 
 	if (r)
 		return r;
@@ -356,7 +356,6 @@ int sios__client_mount(sios_server *srv)
 	sios_eio_open_callback_set(srv->sio_ep, eio_open, srv);
 	sios_eio_message_callback_set(srv->sio_ep, eio_message, srv);
 	sios_eio_close_callback_set(srv->sio_ep, eio_close, srv);
-	srv->sio_ep->on_drain = eio_drain;
-	srv->sio_ep->drain_ud = srv;
+	sios__eio_drain_callback_set(srv->sio_ep, eio_drain, srv);
 	return 0;
 }

@@ -162,7 +162,6 @@ struct sios_server {
 	sios__engine eng;
 	struct sios_config cfg;
 	int running, stopped;
-	struct lws_protocols protocols[2];
 	sios_eio *sio_ep;
 	struct sios_nsp *nsps;
 	int depth;

@@ -90,7 +90,7 @@ static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
 	int r;
 
 	/* encoded once; every recipient queues a reference */
-	r = sios__encode_message(&f, 0, 0, nsp->name, -1, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, nsp->name, -1, event, args, bins, nbins);
 	if (r)
 		return r;
 	nsp->srv->packets_encoded++;
@@ -148,7 +148,7 @@ SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, cons
 		return SIOS_EINVAL;
 	nsp = sc->sel.nsp;
 	id = nsp->next_ack++;
-	r = sios__encode_message(&f, 0, 0, nsp->name, id, event, args, bins, nbins);
+	r = sios__encode_message(&f, 0, nsp->name, id, event, args, bins, nbins);
 	if (r)
 		return r;
 	b = sios__bcast_ack_new(nsp->srv, cb, ud);

@@ -108,18 +108,6 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 	}
 	if (getenv("SIOS_DEBUG"))
 		sios__log_level = SIOS__LOG_DEBUG;
-	/* one protocol serves both HTTP and websocket: clients name none */
-	srv->protocols[0].name = "sios";
-	srv->protocols[0].callback = sios__engine_lws_cb;
-	srv->protocols[0].per_session_data_size = sios__engine_pss_size();
-	/* The receive buffer is allocated per connection, and lws 4.1.6 also
-	 * reads at most that much per socket per loop iteration. Measured: 256
-	 * bytes cost 3.4 KB per idle client and 1.0M deliveries/s on fanout_w16
-	 * (16 broadcasts from one client need several reads); 1024 bytes cost
-	 * 4.1 KB and give 2.2M. Sends are not capped to it: lws caps send() at
-	 * rx_buffer_size unless tx_packet_size is set. */
-	srv->protocols[0].rx_buffer_size = 1024;
-	srv->protocols[0].tx_packet_size = 256 * 1024 + 64;
 	r = sios__engine_init(&srv->eng, &srv->loop, &srv->cfg.eng);
 	if (r) {
 		sios__config_release(&srv->cfg);
@@ -148,7 +136,7 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 	memset(&lo, 0, sizeof(lo));
 	lo.port = srv->cfg.port;
 	lo.host = srv->cfg.host;
-	lo.protocols = srv->protocols;
+	lo.protocols = sios__engine_protocols(&srv->eng);
 	lo.user = &srv->eng;
 	lo.foreign_uv = srv->cfg.uv_loop;
 	lo.tls_cert = srv->cfg.tls_cert;

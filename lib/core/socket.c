@@ -267,7 +267,7 @@ int sios__socket_send(sios_socket *s, int is_ack, long long id, const char *even
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags)
 {
 	sios__frame f;
-	int r = sios__encode_message(&f, 0, is_ack, s->nsp->name, id, event, args, bins, nbins);
+	int r = sios__encode_message(&f, is_ack, s->nsp->name, id, event, args, bins, nbins);
 
 	if (r)
 		return r;

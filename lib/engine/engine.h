@@ -99,6 +99,7 @@ struct sios__engine {
 	sios__engine_stats stats;
 	sios_http_cb http_cb; /* requests outside the Engine.IO paths */
 	void *http_ud;
+	struct lws_protocols protocols[2]; /* one protocol, then the terminator */
 	struct sios_request *held; /* handshakes awaiting the filter or ESTABLISHED */
 	size_t nheld;
 	struct sios_eio_conn *dirty; /* websocket sessions with output to write */
@@ -112,12 +113,16 @@ struct sios__engine {
 /* The lws protocol callback; protocols[0] of the context. */
 int sios__engine_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 			size_t len);
-size_t sios__engine_pss_size(void);
 /* Whether a newly accepted TCP connection may be served (not stopping,
  * below the descriptor cap); counts and logs a refusal. */
 int sios__engine_accept_ok(sios__engine *e, size_t pending);
 
 int sios__engine_init(sios__engine *e, sios__loop *loop, const sios__engine_opts *o);
+/* The lws protocol table the context is created with. */
+const struct lws_protocols *sios__engine_protocols(sios__engine *e);
+/* The endpoint's drain callback: a connection's queue fell below the
+ * low-water mark after rising above it. */
+void sios__eio_drain_callback_set(sios_eio *ep, sios__drain_cb cb, void *ud);
 void sios__engine_free(sios__engine *e);
 /* Close every session with SIOS_REASON_SERVER_SHUTDOWN and refuse new ones. */
 void sios__engine_shutdown(sios__engine *e);

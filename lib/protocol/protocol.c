@@ -357,12 +357,12 @@ static int prefix(sios__str *s, int type, size_t natts, const char *nsp, long lo
 	return s->oom ? -1 : 0;
 }
 
-static sios__buf *str_to_buf(size_t headroom, sios__str *s)
+static sios__buf *str_to_buf(sios__str *s)
 {
-	return sios__buf_from(headroom, s->p, s->len);
+	return sios__buf_from(0, s->p, s->len);
 }
 
-int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char *nsp,
+int sios__encode_message(sios__frame *f, int is_ack, const char *nsp,
 			 long long id, const char *event, const cJSON *args,
 			 const sios_binary *bins, size_t nbins)
 {
@@ -434,7 +434,7 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 	sios__str_addc(&s, ']');
 	if (s.oom)
 		goto out;
-	f->head = str_to_buf(headroom, &s);
+	f->head = str_to_buf(&s);
 	if (!f->head)
 		goto out;
 	if (natts) {
@@ -448,7 +448,7 @@ int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char
 				r = SIOS_EINVAL;
 				goto out;
 			}
-			f->atts[i] = sios__buf_from(headroom, b->data, b->len);
+			f->atts[i] = sios__buf_from(0, b->data, b->len);
 			if (!f->atts[i])
 				goto out;
 			f->natts++;
@@ -466,7 +466,7 @@ out:
 	return r;
 }
 
-int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *nsp,
+int sios__encode_simple(sios__frame *f, int type, const char *nsp,
 			const cJSON *data)
 {
 	sios__str s;
@@ -485,7 +485,7 @@ int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *n
 	}
 	if (s.oom)
 		goto out;
-	f->head = str_to_buf(headroom, &s);
+	f->head = str_to_buf(&s);
 	if (f->head)
 		r = 0;
 out:

@@ -52,13 +52,12 @@ typedef struct sios__frame {
 void sios__frame_clear(sios__frame *f);
 
 /* EVENT / ACK (binary variants chosen automatically when bins are
- * referenced): event is NULL for an ack; id < 0 for none. headroom is
- * reserved in front of every buffer for the transport. */
-int sios__encode_message(sios__frame *f, size_t headroom, int is_ack, const char *nsp,
+ * referenced): event is NULL for an ack; id < 0 for none. */
+int sios__encode_message(sios__frame *f, int is_ack, const char *nsp,
 			 long long id, const char *event, const cJSON *args,
 			 const sios_binary *bins, size_t nbins);
 /* CONNECT reply, CONNECT_ERROR, DISCONNECT: data may be NULL. */
-int sios__encode_simple(sios__frame *f, size_t headroom, int type, const char *nsp,
+int sios__encode_simple(sios__frame *f, int type, const char *nsp,
 			const cJSON *data);
 
 /* ---- attachment reassembly (assemble.c) ---- */

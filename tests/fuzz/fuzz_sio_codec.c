@@ -27,7 +27,7 @@ static void reencode(const sios__packet *p, const sios_binary *bins, size_t nbin
 		cJSON_DeleteItemFromArray(rest, 0);
 		args = rest;
 	}
-	if (sios__encode_message(&f, 16, is_ack, p->nsp, p->id, event, args, bins, nbins) == 0) {
+	if (sios__encode_message(&f, is_ack, p->nsp, p->id, event, args, bins, nbins) == 0) {
 		if (f.natts > SIOS__MAX_ATTACHMENTS)
 			abort();
 		/* skip the Engine.IO type character */

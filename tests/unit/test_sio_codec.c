@@ -182,19 +182,19 @@ static void test_encode(void)
 	const sios_binary bins[2] = {{"\x01\x02", 2}, {"xyz", 3}};
 	cJSON *bargs, *swapped;
 
-	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "hello", args, NULL, 0) == 0 &&
+	CHECK(sios__encode_message(&f, 0, "/", -1, "hello", args, NULL, 0) == 0 &&
 		      frame_is(&f, "42[\"hello\",1,\"two\",{\"k\":[3,null]}]"),
 	      "EVENT on / is compact, no namespace");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_message(&f, 16, 0, "/chat", 42, "m\"q", NULL, NULL, 0) == 0 &&
+	CHECK(sios__encode_message(&f, 0, "/chat", 42, "m\"q", NULL, NULL, 0) == 0 &&
 		      frame_is(&f, "42/chat,42[\"m\\\"q\"]"),
 	      "EVENT with namespace, id, escaped name and no arguments");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_message(&f, 16, 1, "/", 7, NULL, args, NULL, 0) == 0 &&
+	CHECK(sios__encode_message(&f, 1, "/", 7, NULL, args, NULL, 0) == 0 &&
 		      frame_is(&f, "437[1,\"two\",{\"k\":[3,null]}]"),
 	      "ACK");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_message(&f, 16, 1, "/a", 8, NULL, NULL, NULL, 0) == 0 &&
+	CHECK(sios__encode_message(&f, 1, "/a", 8, NULL, NULL, NULL, 0) == 0 &&
 		      frame_is(&f, "43/a,8[]"),
 	      "ACK without arguments");
 	sios__frame_clear(&f);
@@ -206,32 +206,32 @@ static void test_encode(void)
 		cJSON_AddItemToObject(o, "deep", sios_binary_placeholder(1));
 		cJSON_AddItemToArray(bargs, o);
 	}
-	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "up", bargs, bins, 2) == 0 &&
+	CHECK(sios__encode_message(&f, 0, "/", -1, "up", bargs, bins, 2) == 0 &&
 		      frame_is(&f, "452-[\"up\",{\"_placeholder\":true,\"num\":0},{\"deep\":{\"_placeholder\":true,\"num\":1}}]") &&
 		      f.natts == 2 && f.atts[0]->len == 2 && f.atts[1]->len == 3,
 	      "BINARY_EVENT with a nested placeholder, attachments in order");
 	sios__frame_clear(&f);
 	swapped = cJSON_Parse("[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]");
-	CHECK(sios__encode_message(&f, 16, 1, "/", 3, NULL, swapped, bins, 2) == 0 &&
+	CHECK(sios__encode_message(&f, 1, "/", 3, NULL, swapped, bins, 2) == 0 &&
 		      frame_is(&f, "462-3[{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]") &&
 		      f.atts[0]->len == 3 && f.atts[1]->len == 2,
 	      "placeholders renumbered in order of appearance, attachments follow");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_simple(&f, 16, SIOS__P_CONNECT, "/", data) == 0 &&
+	CHECK(sios__encode_simple(&f, SIOS__P_CONNECT, "/", data) == 0 &&
 		      frame_is(&f, "40{\"sid\":\"abc\"}"),
 	      "CONNECT reply on /");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_simple(&f, 16, SIOS__P_CONNECT_ERROR, "/random", data) == 0 &&
+	CHECK(sios__encode_simple(&f, SIOS__P_CONNECT_ERROR, "/random", data) == 0 &&
 		      frame_is(&f, "44/random,{\"sid\":\"abc\"}"),
 	      "CONNECT_ERROR in a namespace");
 	sios__frame_clear(&f);
-	CHECK(sios__encode_simple(&f, 16, SIOS__P_DISCONNECT, "/admin", NULL) == 0 &&
+	CHECK(sios__encode_simple(&f, SIOS__P_DISCONNECT, "/admin", NULL) == 0 &&
 		      frame_is(&f, "41/admin,"),
 	      "DISCONNECT from a namespace");
 	sios__frame_clear(&f);
 	{
 		sios__packet p;
-		int ok = sios__encode_message(&f, 16, 0, "/x", 99, "e", args, NULL, 0) == 0 &&
+		int ok = sios__encode_message(&f, 0, "/x", 99, "e", args, NULL, 0) == 0 &&
 			 sios__packet_decode((const char *)f.head->data + 1, f.head->len - 1, &p) == 0 &&
 			 p.id == 99 && !strcmp(p.nsp, "/x");
 
@@ -240,7 +240,7 @@ static void test_encode(void)
 			sios__packet_clear(&p);
 		sios__frame_clear(&f);
 	}
-	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", data, NULL, 0) == SIOS_EINVAL,
+	CHECK(sios__encode_message(&f, 0, "/", -1, "e", data, NULL, 0) == SIOS_EINVAL,
 	      "arguments that are not an array are refused");
 	cJSON_Delete(args);
 	cJSON_Delete(data);
@@ -263,7 +263,7 @@ static void test_encode_shared_attachments(void)
 
 	for (int i = 0; i < 30000; i++)
 		cJSON_AddItemToArray(args, sios_binary_placeholder(0));
-	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, bins, 1) == 0 && f.natts == 1 &&
+	CHECK(sios__encode_message(&f, 0, "/", -1, "e", args, bins, 1) == 0 && f.natts == 1 &&
 		      f.atts[0]->len == sizeof(big) &&
 		      !memcmp(f.head->data, PH_HEAD, sizeof(PH_HEAD) - 1),
 	      "30000 placeholders for one buffer: one attachment");
@@ -275,7 +275,7 @@ static void test_encode_shared_attachments(void)
 
 	args = cJSON_Parse("[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0},"
 			   "{\"_placeholder\":true,\"num\":1}]");
-	CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, bins, 2) == 0 &&
+	CHECK(sios__encode_message(&f, 0, "/", -1, "e", args, bins, 2) == 0 &&
 		      frame_is(&f, "452-[\"e\",{\"_placeholder\":true,\"num\":0},"
 				   "{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]") &&
 		      f.natts == 2 && f.atts[0]->len == 1 && f.atts[1]->len == sizeof(big),
@@ -292,10 +292,10 @@ static void test_encode_shared_attachments(void)
 			many[i].len = 1;
 			cJSON_AddItemToArray(args, sios_binary_placeholder(i));
 		}
-		CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, many, 1001) == SIOS_ETOOBIG,
+		CHECK(sios__encode_message(&f, 0, "/", -1, "e", args, many, 1001) == SIOS_ETOOBIG,
 		      "more than 1000 distinct attachments in one packet: SIOS_ETOOBIG");
 		cJSON_DeleteItemFromArray(args, 1000);
-		CHECK(sios__encode_message(&f, 16, 0, "/", -1, "e", args, many, 1001) == 0 &&
+		CHECK(sios__encode_message(&f, 0, "/", -1, "e", args, many, 1001) == 0 &&
 			      f.natts == 1000,
 		      "1000 attachments: accepted");
 		sios__frame_clear(&f);
