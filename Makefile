@@ -47,7 +47,7 @@ CFLAGS_APP += $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 endif
 
-LIB_SRCS := $(wildcard lib/util/*.c lib/loop/*.c lib/engine/*.c lib/protocol/*.c \
+LIB_SRCS := $(wildcard lib/*.c lib/util/*.c lib/loop/*.c lib/engine/*.c lib/protocol/*.c \
 	lib/core/*.c lib/adapter/*.c lib/presence/*.c lib/queue/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     := include/sios.h $(wildcard lib/*/*.h)

@@ -596,8 +596,42 @@ SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void 
 SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room);
 SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room);
 SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection);
-/* An event for the other servers of a cluster (none on a single server). */
+/* Requests to the whole cluster run the callback exactly once: with the
+ * result, with SIOS_ETIMEDOUT (and what came in time), or with
+ * SIOS_ECLOSED if the server is freed first. On a single server they
+ * complete before the call returns. */
+
+/* An event for the other servers of the cluster (none on a single server):
+ * theirs sios_nsp_server_event_callback_set() handlers run. args is a JSON
+ * array or NULL. */
 SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJSON *args);
+/* The same, gathering one answer per other server: responses is a JSON
+ * array of the answers (borrowed for the callback), complete with status
+ * 0, partial with SIOS_ETIMEDOUT after timeout_ms (0: 5000). */
+typedef void (*sios_server_ack_cb)(int status, const cJSON *responses, void *ud);
+SIOS_EXPORT int sios_server_side_emit_with_ack(sios_nsp *nsp, const char *event,
+					       const cJSON *args, unsigned timeout_ms,
+					       sios_server_ack_cb cb, void *ud);
+/* Events that other servers sent with sios_server_side_emit(): args is the
+ * array of their arguments. reply is NULL unless the sender asked for
+ * answers; then answer with sios_server_reply_send() before returning (no
+ * answer sends null). */
+typedef struct sios_server_reply sios_server_reply;
+typedef void (*sios_server_event_cb)(sios_nsp *nsp, const char *event, const cJSON *args,
+				     sios_server_reply *reply, void *ud);
+SIOS_EXPORT void sios_nsp_server_event_callback_set(sios_nsp *nsp, sios_server_event_cb cb,
+						    void *ud);
+/* answer is copied; a second answer is SIOS_EMISUSE. */
+SIOS_EXPORT int sios_server_reply_send(sios_server_reply *reply, const cJSON *answer);
+/* How many servers share the namespace's rooms, this one included. */
+typedef void (*sios_server_count_cb)(int status, size_t servers, void *ud);
+SIOS_EXPORT int sios_nsp_server_count(sios_nsp *nsp, sios_server_count_cb cb, void *ud);
+/* The names of every room of the namespace on every server (sockets' own
+ * rooms included), without repeats, as a JSON array borrowed for the
+ * callback; timeout_ms 0 means 5000. */
+typedef void (*sios_rooms_cb)(int status, const cJSON *rooms, void *ud);
+SIOS_EXPORT int sios_nsp_all_rooms(sios_nsp *nsp, unsigned timeout_ms, sios_rooms_cb cb,
+				   void *ud);
 /* For a broadcast acknowledgement: the id of the socket that answered. */
 SIOS_EXPORT const char *sios_event_socket_id(const sios_event *ev);
 

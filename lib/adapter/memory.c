@@ -1,9 +1,80 @@
-/* The in-memory adapter: every operation on this server's local index. */
+/* The in-memory adapter: a cluster of one. Every operation runs on this
+ * server's local index and completes before it returns. With recovery on
+ * it also keeps what connection state recovery needs, as Node's
+ * SessionAwareAdapter does: the sessions of disconnected sockets, and a log
+ * of the broadcasts of the last recovery_ms, each with its offset. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "adapter.h"
 
+/* a logged broadcast: its offset, its frame (offset included) and whom it
+ * was for */
+struct logent {
+	char offset[24];
+	sios__frame frame;
+	char **rooms, **except;
+	size_t nrooms, nexcept;
+	uint64_t at; /* wall clock ms */
+	struct logent *next;
+};
+
+/* a disconnected socket's session, kept until restored or expired */
+struct session {
+	sios__session_state st;
+	struct session *prev, *next; /* by departure */
+};
+
+/* past this many logged broadcasts the oldest go early: a client whose
+ * offset is gone is not recovered (it connects as a new socket) */
+#define LOG_MAX 65536
+
+typedef struct mem_adapter {
+	sios__adapter base;
+	unsigned recovery_ms; /* 0: no recovery */
+	uint64_t next_offset;
+	struct logent *head, *tail;
+	size_t nlog;
+	sios__map sessions; /* pid -> struct session */
+	struct session *oldest, *newest;
+} mem_adapter;
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
+{
+	*dst = NULL;
+	*dn = 0;
+	if (!n)
+		return 0;
+	if (!(*dst = calloc(n, sizeof(**dst))))
+		return SIOS_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!((*dst)[i] = sios__strdup(src[i]))) {
+			strv_free(*dst, n);
+			*dst = NULL;
+			return SIOS_ENOMEM;
+		}
+	*dn = n;
+	return 0;
+}
+
+static int strv_has(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return 1;
+	return 0;
+}
+
+/* ---- rooms, broadcasts ------------------------------------------------ */
 
 static int m_join(sios__adapter *a, struct sios_socket *s, const char *room)
 {
@@ -23,147 +94,300 @@ static void m_leave_all(sios__adapter *a, struct sios_socket *s)
 	sios__local_leave_all(s);
 }
 
-struct deliver {
-	sios__frame *f;
-	unsigned flags;
-	long long id;
-	struct sios__bcast_ack *ack;
-	size_t acked;
-};
-
-static void deliver_one(struct sios_socket *s, void *ud)
+static void logent_free(struct logent *e)
 {
-	struct deliver *d = ud;
-
-	sios__local_deliver(s, d->f, d->flags);
+	sios__frame_clear(&e->frame);
+	strv_free(e->rooms, e->nrooms);
+	strv_free(e->except, e->nexcept);
+	free(e);
 }
 
-static int m_broadcast(sios__adapter *a, const sios__sel *sel, sios__frame *f)
+/* the log keeps what a session could still ask for */
+static void log_trim(mem_adapter *m, uint64_t now)
 {
-	struct deliver d = {f, sel->flags, -1, NULL, 0};
+	while (m->head && (m->nlog > LOG_MAX || m->head->at + m->recovery_ms < now)) {
+		struct logent *e = m->head;
 
-	(void)a;
-	sios__local_select(sel, deliver_one, &d);
+		m->head = e->next;
+		if (!m->head)
+			m->tail = NULL;
+		m->nlog--;
+		logent_free(e);
+	}
+}
+
+/* a broadcast a disconnected client may miss: an event without an ack,
+ * not volatile, gets an offset and is logged with its frame */
+static int log_packet(mem_adapter *m, const sios__sel *sel, sios__bpacket *p)
+{
+	struct logent *e = calloc(1, sizeof(*e));
+	const sios__frame *f;
+	uint64_t now = sios__wall_ms();
+
+	if (!e)
+		return SIOS_ENOMEM;
+	snprintf(e->offset, sizeof(e->offset), "%llx", (unsigned long long)++m->next_offset);
+	p->offset = e->offset;
+	if (!(f = sios__bpacket_frame(p)) || sios__frame_copy(&e->frame, f) ||
+	    strv_copy(&e->rooms, &e->nrooms, sel->rooms, sel->nrooms) ||
+	    strv_copy(&e->except, &e->nexcept, sel->except, sel->nexcept)) {
+		int r = f ? SIOS_ENOMEM : p->encoded;
+
+		p->offset = NULL; /* the frame, if any, still names e->offset */
+		logent_free(e);
+		return r;
+	}
+	e->at = now;
+	if (m->tail)
+		m->tail->next = e;
+	else
+		m->head = e;
+	m->tail = e;
+	m->nlog++;
+	log_trim(m, now);
 	return 0;
 }
 
-static void deliver_ack(struct sios_socket *s, void *ud)
+static int m_broadcast(sios__adapter *a, const sios__sel *sel, sios__bpacket *p)
 {
-	struct deliver *d = ud;
+	mem_adapter *m = (mem_adapter *)a;
+	int r;
 
-	/* a socket that owes as many acks as allowed is not asked for more */
-	if (sios__local_ack_room(s) && sios__local_deliver(s, d->f, d->flags & ~SIOS_SCOPE_VOLATILE) == 0) {
-		sios__local_register_ack(s, d->id, d->ack);
-		d->acked++;
+	if (m->recovery_ms && p->ack_id < 0 && !(sel->flags & SIOS_SCOPE_VOLATILE)) {
+		if ((r = log_packet(m, sel, p)))
+			return r;
+	} else if (!sios__bpacket_frame(p)) {
+		return p->encoded; /* the caller's error, whoever would receive it */
 	}
+	sios__local_broadcast(sel, p);
+	return 0;
 }
 
-static size_t m_broadcast_with_ack(sios__adapter *a, const sios__sel *sel, sios__frame *f,
-				   long long id, struct sios__bcast_ack *ack)
+static int m_broadcast_with_ack(sios__adapter *a, const sios__sel *sel, sios__bpacket *p,
+				struct sios__bcast_ack *b)
 {
-	struct deliver d = {f, sel->flags, id, ack, 0};
+	(void)a;
+	if (!sios__bpacket_frame(p))
+		return p->encoded;
+	sios__bcast_ack_servers(b, 1); /* this one */
+	sios__local_broadcast_with_ack(sel, p, b);
+	return 0;
+}
+
+/* ---- requests: this server is the whole cluster ----------------------- */
+
+static int m_fetch(sios__adapter *a, const sios__sel *sel, unsigned timeout_ms,
+		   sios__fetch_done cb, void *ud)
+{
+	cJSON *arr = sios__local_fetch(sel);
 
 	(void)a;
-	sios__local_select(sel, deliver_ack, &d);
-	return d.acked;
-}
-
-/* sockets collected first: the operations change the index being walked */
-struct collect {
-	struct sios_socket **v;
-	size_t n, cap;
-	int oom;
-};
-
-static void collect_one(struct sios_socket *s, void *ud)
-{
-	struct collect *c = ud;
-
-	if (c->n == c->cap) {
-		size_t nc = c->cap ? c->cap * 2 : 16;
-		struct sios_socket **nv = realloc(c->v, nc * sizeof(*nv));
-
-		if (!nv) {
-			c->oom = 1;
-			return;
-		}
-		c->v = nv;
-		c->cap = nc;
-	}
-	c->v[c->n++] = s;
-}
-
-static int m_fetch(sios__adapter *a, const sios__sel *sel, sios_fetch_cb cb, void *ud)
-{
-	struct collect c = {0};
-	cJSON *arr = cJSON_CreateArray();
-
-	(void)a;
+	(void)timeout_ms;
 	if (!arr)
 		return SIOS_ENOMEM;
-	sios__local_select(sel, collect_one, &c);
-	for (size_t i = 0; i < c.n && !c.oom; i++) {
-		cJSON *o = sios__socket_describe(c.v[i]);
-
-		if (!o)
-			c.oom = 1;
-		else
-			cJSON_AddItemToArray(arr, o);
-	}
-	free(c.v);
-	if (c.oom) {
-		cJSON_Delete(arr);
-		return SIOS_ENOMEM;
-	}
 	cb(0, arr, ud);
 	cJSON_Delete(arr);
 	return 0;
 }
 
-static int m_add(sios__adapter *a, const sios__sel *sel, const char *room)
+static int m_add(sios__adapter *a, const sios__sel *sel, const char *const *rooms, size_t n)
 {
-	struct collect c = {0};
-	int r = 0;
-
-	sios__local_select(sel, collect_one, &c);
-	for (size_t i = 0; i < c.n && !r; i++)
-		r = a->ops->join(a, c.v[i], room);
-	free(c.v);
-	return c.oom ? SIOS_ENOMEM : r;
+	(void)a;
+	return sios__local_add_sockets(sel, rooms, n);
 }
 
-static int m_del(sios__adapter *a, const sios__sel *sel, const char *room)
+static int m_del(sios__adapter *a, const sios__sel *sel, const char *const *rooms, size_t n)
 {
-	struct collect c = {0};
-
-	sios__local_select(sel, collect_one, &c);
-	for (size_t i = 0; i < c.n; i++)
-		a->ops->leave(a, c.v[i], room);
-	free(c.v);
-	return c.oom ? SIOS_ENOMEM : 0;
+	(void)a;
+	return sios__local_del_sockets(sel, rooms, n);
 }
 
 static int m_disconnect(sios__adapter *a, const sios__sel *sel, int close)
 {
-	struct collect c = {0};
-
 	(void)a;
-	sios__local_select(sel, collect_one, &c);
-	for (size_t i = 0; i < c.n; i++)
-		sios__socket_disconnect(c.v[i], close);
-	free(c.v);
-	return c.oom ? SIOS_ENOMEM : 0;
+	return sios__local_disconnect_sockets(sel, close);
 }
 
-static int m_server_side_emit(sios__adapter *a, const char *event, const cJSON *args)
+static int m_server_side_emit(sios__adapter *a, const cJSON *data, unsigned timeout_ms,
+			      sios__answers_done cb, void *ud)
+{
+	cJSON *none;
+
+	(void)a;
+	(void)data;
+	(void)timeout_ms;
+	if (!cb)
+		return 0; /* no other server to tell */
+	if (!(none = cJSON_CreateArray()))
+		return SIOS_ENOMEM;
+	cb(0, none, ud); /* every other server (none) has answered */
+	cJSON_Delete(none);
+	return 0;
+}
+
+static int m_server_count(sios__adapter *a, sios__count_done cb, void *ud)
 {
 	(void)a;
-	(void)event;
-	(void)args;
-	return 0; /* no other server to tell */
+	cb(0, 1, ud);
+	return 0;
 }
 
-static void m_free(sios__adapter *a) { free(a); }
+static int m_all_rooms(sios__adapter *a, unsigned timeout_ms, sios__rooms_done cb, void *ud)
+{
+	cJSON *rooms = sios__local_rooms(a->nsp);
+
+	(void)timeout_ms;
+	if (!rooms)
+		return SIOS_ENOMEM;
+	cb(0, rooms, ud);
+	cJSON_Delete(rooms);
+	return 0;
+}
+
+/* ---- connection state recovery ---------------------------------------- */
+
+static void session_unlink(mem_adapter *m, struct session *x)
+{
+	sios__map_del(&m->sessions, x->st.pid);
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		m->oldest = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	else
+		m->newest = x->prev;
+}
+
+static void session_free(struct session *x)
+{
+	strv_free(x->st.rooms, x->st.nrooms);
+	free(x);
+}
+
+static void sessions_expire(mem_adapter *m, uint64_t now)
+{
+	while (m->oldest && m->oldest->st.gone_at + m->recovery_ms < now) {
+		struct session *x = m->oldest;
+
+		session_unlink(m, x);
+		session_free(x);
+	}
+}
+
+static int m_persist(sios__adapter *a, const sios__session_state *st)
+{
+	mem_adapter *m = (mem_adapter *)a;
+	struct session *x, *old;
+
+	if (!m->recovery_ms)
+		return 0; /* recovery is off: nothing is kept */
+	sessions_expire(m, sios__wall_ms());
+	if (!(x = calloc(1, sizeof(*x))))
+		return SIOS_ENOMEM;
+	x->st = *st;
+	if (strv_copy(&x->st.rooms, &x->st.nrooms, st->rooms, st->nrooms)) {
+		free(x);
+		return SIOS_ENOMEM;
+	}
+	if ((old = sios__map_get(&m->sessions, x->st.pid))) {
+		session_unlink(m, old);
+		session_free(old);
+	}
+	if (sios__map_put(&m->sessions, x->st.pid, x)) {
+		session_free(x);
+		return SIOS_ENOMEM;
+	}
+	x->prev = m->newest;
+	if (m->newest)
+		m->newest->next = x;
+	else
+		m->oldest = x;
+	m->newest = x;
+	return 0;
+}
+
+/* Node's shouldIncludePacket: in one of the packet's rooms (any when it
+ * named none), in none of its excepted ones */
+static int session_wants(const sios__session_state *st, const struct logent *e)
+{
+	int in = !e->nrooms;
+
+	for (size_t i = 0; i < st->nrooms; i++) {
+		if (strv_has(e->except, e->nexcept, st->rooms[i]))
+			return 0;
+		if (!in && strv_has(e->rooms, e->nrooms, st->rooms[i]))
+			in = 1;
+	}
+	return in;
+}
+
+static int m_restore(sios__adapter *a, const char *pid, const char *offset,
+		     sios__restore_done cb, void *ud)
+{
+	mem_adapter *m = (mem_adapter *)a;
+	struct session *x;
+	struct logent *e;
+	sios__frame **missed = NULL;
+	size_t n = 0, cap = 0;
+
+	if (m->recovery_ms)
+		sessions_expire(m, sios__wall_ms());
+	x = m->recovery_ms && pid ? sios__map_get(&m->sessions, pid) : NULL;
+	for (e = m->head; x && offset && e; e = e->next)
+		if (!strcmp(e->offset, offset))
+			break;
+	if (!x || !e) {
+		/* unknown, expired, or the offset left the log: a new socket */
+		cb(0, NULL, NULL, 0, ud);
+		return 0;
+	}
+	for (e = e->next; e; e = e->next) {
+		if (!session_wants(&x->st, e))
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			sios__frame **nm = realloc(missed, nc * sizeof(*nm));
+
+			if (!nm) {
+				free(missed);
+				return SIOS_ENOMEM;
+			}
+			missed = nm;
+			cap = nc;
+		}
+		missed[n++] = &e->frame;
+	}
+	/* a session is restored once: its pid does not open a second socket */
+	session_unlink(m, x);
+	cb(0, &x->st, missed, n, ud);
+	session_free(x);
+	free(missed);
+	return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+static void m_close(sios__adapter *a)
+{
+	mem_adapter *m = (mem_adapter *)a;
+
+	/* nothing is ever pending: every request completed in its call */
+	while (m->head) {
+		struct logent *e = m->head;
+
+		m->head = e->next;
+		logent_free(e);
+	}
+	while (m->oldest) {
+		struct session *x = m->oldest;
+
+		session_unlink(m, x);
+		session_free(x);
+	}
+	sios__map_free(&m->sessions);
+	free(m);
+}
 
 static const struct sios__adapter_ops memory_ops = {
 	.join = m_join,
@@ -176,17 +400,29 @@ static const struct sios__adapter_ops memory_ops = {
 	.del_sockets = m_del,
 	.disconnect_sockets = m_disconnect,
 	.server_side_emit = m_server_side_emit,
-	.room_event = NULL,
-	.free = m_free,
+	.server_count = m_server_count,
+	.all_rooms = m_all_rooms,
+	.persist_session = m_persist,
+	.restore_session = m_restore,
+	.close = m_close,
 };
 
-sios__adapter *sios__memory_adapter_new(struct sios_nsp *nsp)
+static sios__adapter *memory_make(void *ctx, struct sios_nsp *nsp)
 {
-	sios__adapter *a = calloc(1, sizeof(*a));
+	mem_adapter *m = calloc(1, sizeof(*m));
 
-	if (!a)
+	if (!m)
 		return NULL;
-	a->ops = &memory_ops;
-	a->nsp = nsp;
-	return a;
+	m->base.ops = &memory_ops;
+	m->base.nsp = nsp;
+	m->recovery_ms = (unsigned)(uintptr_t)ctx;
+	sios__map_init(&m->sessions);
+	return &m->base;
+}
+
+sios__adapter_kind sios__adapter_memory(unsigned recovery_ms)
+{
+	sios__adapter_kind k = {memory_make, (void *)(uintptr_t)recovery_ms, NULL};
+
+	return k;
 }

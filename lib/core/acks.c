@@ -8,9 +8,13 @@
 
 #include "core_int.h"
 
-/* a gathered broadcast acknowledgement */
+/* A gathered broadcast acknowledgement: done when the servers that will
+ * report are known, all have reported their client counts, and that many
+ * answers (or departures of local recipients) have come. */
 struct sios__bcast_ack {
-	size_t expected, done;
+	size_t servers, reported; /* servers to report (known once servers_known) */
+	int servers_known;
+	size_t expected, done;    /* clients asked, answered or gone */
 	struct sios_event **resp;
 	size_t nresp;
 	sios_broadcast_ack_cb cb;
@@ -115,7 +119,7 @@ static void event_free(struct sios_event *ev)
 	free(ev);
 }
 
-static void bcast_unref(struct sios__bcast_ack *b)
+void sios__bcast_ack_unref(struct sios__bcast_ack *b)
 {
 	if (--b->refs)
 		return;
@@ -125,6 +129,10 @@ static void bcast_unref(struct sios__bcast_ack *b)
 	free(b);
 }
 
+void sios__bcast_ack_ref(struct sios__bcast_ack *b) { b->refs++; }
+
+int sios__bcast_ack_done(const struct sios__bcast_ack *b) { return b->finished; }
+
 static void bcast_finish(struct sios__bcast_ack *b, int status)
 {
 	if (b->finished)
@@ -132,7 +140,23 @@ static void bcast_finish(struct sios__bcast_ack *b, int status)
 	b->finished = 1;
 	sios__loop_timer_cancel(&b->srv->loop, &b->timer);
 	b->cb(status, (const sios_event *const *)b->resp, b->nresp, b->ud);
-	bcast_unref(b); /* the reference of the pending callback */
+	sios__bcast_ack_unref(b); /* the reference of the pending callback */
+}
+
+void sios__bcast_ack_cancel(struct sios__bcast_ack *b)
+{
+	if (b->finished)
+		return;
+	b->finished = 1;
+	sios__loop_timer_cancel(&b->srv->loop, &b->timer);
+	sios__bcast_ack_unref(b);
+}
+
+static void bcast_check(struct sios__bcast_ack *b)
+{
+	if (!b->finished && b->servers_known && b->reported >= b->servers &&
+	    b->done >= b->expected)
+		bcast_finish(b, 0);
 }
 
 static void bcast_timeout(sios__timer *t)
@@ -145,43 +169,79 @@ static void bcast_timeout(sios__timer *t)
 	sios__core_leave(srv);
 }
 
-/* one recipient is done: answered (ev non-NULL, copied) or gone */
-static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct sios_event *ev)
+/* an answer: args and binaries copied, with the id of the socket when it
+ * is a local one */
+static void bcast_keep(struct sios__bcast_ack *b, const char *sid, const cJSON *args,
+		       const sios_binary *ebins, size_t nbins)
 {
-	if (!b->finished && ev) {
-		struct sios_event *copy = calloc(1, sizeof(*copy));
-		struct sios_event **nr = realloc(b->resp, (b->nresp + 1) * sizeof(*nr));
+	struct sios_event *copy = calloc(1, sizeof(*copy));
+	struct sios_event **nr = realloc(b->resp, (b->nresp + 1) * sizeof(*nr));
 
-		if (nr)
-			b->resp = nr;
-		if (copy && nr) {
-			sios_binary *bins = ev->nbins ? calloc(ev->nbins, sizeof(*bins)) : NULL;
-
-			copy->args = cJSON_Duplicate(ev->args, 1);
-			copy->ack_id = -1;
-			memcpy(copy->sid, s->id, sizeof(copy->sid));
-			for (size_t i = 0; bins && i < ev->nbins; i++) {
-				void *d = malloc(ev->bins[i].len ? ev->bins[i].len : 1);
-
-				if (d && ev->bins[i].len)
-					memcpy(d, ev->bins[i].data, ev->bins[i].len);
-				bins[i].data = d;
-				bins[i].len = d ? ev->bins[i].len : 0;
-			}
-			copy->bins = bins;
-			copy->nbins = bins ? ev->nbins : 0;
-			b->resp[b->nresp++] = copy;
-		} else {
-			free(copy);
-		}
+	if (nr)
+		b->resp = nr;
+	if (!copy || !nr) {
+		free(copy);
+		return;
 	}
-	b->done++;
-	if (b->done >= b->expected)
-		bcast_finish(b, 0);
-	bcast_unref(b); /* the recipient's reference */
+	{
+		sios_binary *bins = nbins ? calloc(nbins, sizeof(*bins)) : NULL;
+
+		copy->args = args ? cJSON_Duplicate(args, 1) : cJSON_CreateArray();
+		copy->ack_id = -1;
+		if (sid)
+			memcpy(copy->sid, sid, sizeof(copy->sid));
+		for (size_t i = 0; bins && i < nbins; i++) {
+			void *d = malloc(ebins[i].len ? ebins[i].len : 1);
+
+			if (d && ebins[i].len)
+				memcpy(d, ebins[i].data, ebins[i].len);
+			bins[i].data = d;
+			bins[i].len = d ? ebins[i].len : 0;
+		}
+		copy->bins = bins;
+		copy->nbins = bins ? nbins : 0;
+	}
+	b->resp[b->nresp++] = copy;
 }
 
-struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud)
+/* one local recipient is done: answered (ev non-NULL) or gone */
+static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct sios_event *ev)
+{
+	if (!b->finished && ev)
+		bcast_keep(b, s->id, ev->args, ev->bins, ev->nbins);
+	b->done++;
+	bcast_check(b);
+	sios__bcast_ack_unref(b); /* the recipient's reference */
+}
+
+void sios__bcast_ack_servers(struct sios__bcast_ack *b, size_t n)
+{
+	b->servers = n;
+	b->servers_known = 1;
+	bcast_check(b);
+}
+
+void sios__bcast_ack_count(struct sios__bcast_ack *b, size_t clients)
+{
+	if (b->finished)
+		return;
+	b->reported++;
+	b->expected += clients;
+	bcast_check(b);
+}
+
+void sios__bcast_ack_answer(struct sios__bcast_ack *b, const cJSON *args,
+			    const sios_binary *bins, size_t nbins)
+{
+	if (b->finished)
+		return;
+	bcast_keep(b, NULL, args, bins, nbins);
+	b->done++;
+	bcast_check(b);
+}
+
+struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud,
+					    unsigned timeout_ms)
 {
 	struct sios__bcast_ack *b = calloc(1, sizeof(*b));
 
@@ -192,19 +252,9 @@ struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack
 	b->ud = ud;
 	b->refs = 1; /* held until the callback has run */
 	sios__timer_init(&b->timer, bcast_timeout);
+	if (timeout_ms)
+		sios__loop_timer_add(&srv->loop, &b->timer, timeout_ms);
 	return b;
-}
-
-/* all recipients are registered: finish at once if there were none */
-void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms)
-{
-	b->expected = expected;
-	b->refs++; /* this function's own */
-	if (b->done >= b->expected)
-		bcast_finish(b, 0);
-	else if (timeout_ms)
-		sios__loop_timer_add(&b->srv->loop, &b->timer, timeout_ms);
-	bcast_unref(b);
 }
 
 void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_ack *b)
@@ -221,7 +271,7 @@ void sios__local_register_ack(sios_socket *s, long long id, struct sios__bcast_a
 		free(a);
 		return;
 	}
-	b->refs++;
+	sios__bcast_ack_ref(b);
 }
 
 /* ---- what a socket owes ---------------------------------------------- */
@@ -248,11 +298,11 @@ SIOS_EXPORT int sios_emit_with_ack(sios_socket *s, const char *event, const cJSO
 				   const sios_binary *bins, size_t nbins, unsigned timeout_ms,
 				   sios_ack_cb cb, void *ud)
 {
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	struct sios__pending_ack *a;
 	int r;
 
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || !cb || !sios__emit_ok(event, bins, nbins))
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
@@ -362,12 +412,12 @@ SIOS_EXPORT void sios_ack_drop(sios_ack *a)
 SIOS_EXPORT int sios_ack_send(sios_ack *a, const cJSON *args, const sios_binary *bins,
 			      size_t nbins)
 {
-	if (a && SIOS__OFF_LOOP(&a->srv->loop))
-		return SIOS_EMISUSE;
 	struct sios_nsp *nsp;
 	sios_socket *s = NULL;
 	int r;
 
+	if (a && SIOS__OFF_LOOP(&a->srv->loop))
+		return SIOS_EMISUSE;
 	if (!a || (nbins && !bins) || (args && !cJSON_IsArray(args))) {
 		sios_ack_drop(a);
 		return SIOS_EINVAL;

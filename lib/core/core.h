@@ -1,11 +1,13 @@
 /* core: the server, namespaces, sockets, middleware, events, acks, the
  * room index and broadcast scopes. Every broadcast and room operation goes
- * through the adapter interface below, which lib/adapter implements. */
+ * through the namespace's adapter: the contract is adapter/adapter.h, which
+ * core includes and lib/adapter implements (core names no adapter). */
 #ifndef SIOS_CORE_H
 #define SIOS_CORE_H
 
 #include <regex.h>
 
+#include "adapter/adapter.h"
 #include "engine/engine.h"
 #include "protocol/protocol.h"
 
@@ -33,50 +35,6 @@ struct sios__mw;
 struct sios__emw;
 typedef struct sios__member sios__member;
 
-/* ---- adapter interface ------------------------------------------------ */
-
-typedef struct sios__adapter sios__adapter;
-
-/* What a scope selects, and how. */
-typedef struct sios__sel {
-	struct sios_nsp *nsp;
-	char **rooms;
-	size_t nrooms;
-	char **except;
-	size_t nexcept;
-	unsigned flags;
-	unsigned timeout_ms;
-} sios__sel;
-
-struct sios__bcast_ack;
-
-struct sios__adapter_ops {
-	int (*join)(sios__adapter *a, struct sios_socket *s, const char *room);
-	int (*leave)(sios__adapter *a, struct sios_socket *s, const char *room);
-	void (*leave_all)(sios__adapter *a, struct sios_socket *s);
-	/* deliver an encoded packet to the selection (and to other nodes) */
-	int (*broadcast)(sios__adapter *a, const sios__sel *sel, sios__frame *f);
-	/* the same, registering ack for every local recipient; returns how many */
-	size_t (*broadcast_with_ack)(sios__adapter *a, const sios__sel *sel, sios__frame *f,
-				     long long id, struct sios__bcast_ack *ack);
-	int (*fetch_sockets)(sios__adapter *a, const sios__sel *sel, sios_fetch_cb cb, void *ud);
-	int (*add_sockets)(sios__adapter *a, const sios__sel *sel, const char *room);
-	int (*del_sockets)(sios__adapter *a, const sios__sel *sel, const char *room);
-	int (*disconnect_sockets)(sios__adapter *a, const sios__sel *sel, int close);
-	int (*server_side_emit)(sios__adapter *a, const char *event, const cJSON *args);
-	/* room lifecycle, for adapters that mirror rooms elsewhere */
-	void (*room_event)(sios__adapter *a, int type, const char *room, const char *sid);
-	void (*free)(sios__adapter *a);
-};
-
-struct sios__adapter {
-	const struct sios__adapter_ops *ops;
-	struct sios_nsp *nsp;
-};
-
-/* makes a namespace's adapter; the server wires lib/adapter's in */
-typedef sios__adapter *(*sios__adapter_factory)(struct sios_nsp *nsp);
-
 /* ---- namespaces, clients, sockets ------------------------------------- */
 
 struct sios_nsp {
@@ -98,6 +56,8 @@ struct sios_nsp {
 	void *any_ud;
 	sios_room_event_cb on_room;
 	void *room_ud;
+	sios_server_event_cb on_server_event; /* events from the other servers */
+	void *server_event_ud;
 	struct sios__handler *handlers;
 	struct sios__mw *mw;
 	sios__map sockets; /* id -> connected socket */
@@ -170,24 +130,22 @@ struct sios_server {
 	uint64_t epoch;
 	uint64_t nsockets;
 	uint64_t packets_encoded, broadcasts, broadcast_deliveries;
-	sios__adapter_factory adapter_new;
+	sios__adapter_kind adapters; /* makes each namespace's adapter */
 	sios_http_cb app_http_cb; /* the application's, after the client bundle */
 	void *app_http_ud;
 	struct sios__bundle_file *bundle;
 	size_t nbundle;
 };
 
-/* the local room index and delivery, used by adapters */
-int sios__local_join(struct sios_socket *s, const char *room);
-int sios__local_leave(struct sios_socket *s, const char *room);
-void sios__local_leave_all(struct sios_socket *s);
-/* calls fn for every local socket the selection matches, once each */
-size_t sios__local_select(const sios__sel *sel, void (*fn)(struct sios_socket *s, void *ud),
-			  void *ud);
+/* sios_server_new() with the namespaces' adapter kind, which the server
+ * owns from the call (its context is dropped on failure too) */
+int sios__server_new(const sios_config *cfg, sios__adapter_kind adapters, sios_server **out);
+/* local delivery of an encoded packet (rooms.c); flags: SIOS_SCOPE_* */
 int sios__local_deliver(struct sios_socket *s, sios__frame *f, unsigned flags);
 void sios__local_register_ack(struct sios_socket *s, long long id, struct sios__bcast_ack *ack);
 /* whether the socket may owe one more ack (sios_config_set_max_pending_acks) */
 int sios__local_ack_room(const struct sios_socket *s);
+void sios__bpacket_clear(sios__bpacket *p);
 /* the socket as fetch_sockets reports it: id, rooms, handshake */
 cJSON *sios__socket_describe(struct sios_socket *s);
 /* sios_socket_disconnect() without the thread check */

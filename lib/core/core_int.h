@@ -118,10 +118,12 @@ int sios__socket_send(struct sios_socket *s, int is_ack, long long id, const cha
 		      const cJSON *args, const sios_binary *bins, size_t nbins, unsigned flags);
 
 /* ---- acks.c ----------------------------------------------------------- */
-/* a broadcast with an ack: made before the packet goes out, started once
- * every local recipient is registered (sios__local_register_ack) */
-struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud);
-void sios__bcast_ack_start(struct sios__bcast_ack *b, size_t expected, unsigned timeout_ms);
+/* a broadcast with an ack: its tracker, holding one reference until cb has
+ * run (completion or, when timeout_ms is not 0, the timeout) */
+struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack_cb cb, void *ud,
+					    unsigned timeout_ms);
+/* drops a tracker whose broadcast did not go out: its callback will not run */
+void sios__bcast_ack_cancel(struct sios__bcast_ack *b);
 /* the client's ACK packet for id */
 void sios__ack_answer(struct sios_socket *s, long long id, cJSON *args, const sios_binary *bins,
 		      size_t nbins);

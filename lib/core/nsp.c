@@ -72,7 +72,7 @@ int sios__nsp_new(sios_server *srv, const char *name, struct sios_nsp **out)
 	n->srv = srv;
 	sios__map_init(&n->sockets);
 	sios__map_init(&n->rooms);
-	n->adapter = srv->adapter_new(n);
+	n->adapter = srv->adapters.make(srv->adapters.ctx, n);
 	if (!n->adapter) {
 		free(n->name);
 		free(n);
@@ -95,7 +95,7 @@ void sios__nsp_free(struct sios_nsp *n)
 			break;
 		}
 	if (n->adapter)
-		n->adapter->ops->free(n->adapter);
+		n->adapter->ops->close(n->adapter);
 	sios__handlers_free(n->handlers);
 	while (m) {
 		struct sios__mw *x = m->next;
@@ -152,10 +152,10 @@ struct sios_nsp *sios__cfg_nsp(struct sios_nsp *nsp) { return nsp->parent ? nsp-
 
 SIOS_EXPORT int sios_of(sios_server *srv, const char *name, sios_nsp **out)
 {
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
 	struct sios_nsp *n;
 
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv || !name || name[0] != '/' || strchr(name, ',') || !out)
 		return SIOS_EINVAL;
 	n = sios__nsp_find(srv, name);
@@ -177,11 +177,11 @@ static int pattern_new(sios_server *srv, const char *label, sios_nsp **out)
 
 SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **out)
 {
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
 	regex_t re;
 	int r;
 
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv || !pattern || !out)
 		return SIOS_EINVAL;
 	if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB))
@@ -198,10 +198,10 @@ SIOS_EXPORT int sios_of_regex(sios_server *srv, const char *pattern, sios_nsp **
 
 SIOS_EXPORT int sios_of_match(sios_server *srv, sios_nsp_match_cb match, void *ud, sios_nsp **out)
 {
-	if (srv && SIOS__OFF_LOOP(&srv->loop))
-		return SIOS_EMISUSE;
 	int r;
 
+	if (srv && SIOS__OFF_LOOP(&srv->loop))
+		return SIOS_EMISUSE;
 	if (!srv || !match || !out)
 		return SIOS_EINVAL;
 	r = pattern_new(srv, "(predicate)", out);
@@ -266,10 +266,10 @@ SIOS_EXPORT void sios_nsp_on_any(sios_nsp *nsp, sios_event_cb cb, void *ud)
 
 SIOS_EXPORT int sios_nsp_use(sios_nsp *nsp, sios_middleware_cb cb, void *ud)
 {
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
 	struct sios__mw **pp, *m;
 
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!nsp || !cb)
 		return SIOS_EINVAL;
 	m = calloc(1, sizeof(*m));

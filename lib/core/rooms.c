@@ -6,14 +6,11 @@
 
 #include "core_int.h"
 
-/* a room was created, joined, left or deleted: the adapter and the
- * application hear of it */
+/* a room was created, joined, left or deleted: the application hears of it */
 static void room_event(struct sios_nsp *nsp, int type, const char *room, const char *sid)
 {
 	struct sios_nsp *cfg = sios__cfg_nsp(nsp);
 
-	if (nsp->adapter->ops->room_event)
-		nsp->adapter->ops->room_event(nsp->adapter, type, room, sid);
 	if (cfg->on_room)
 		cfg->on_room(nsp, type, room, sid, cfg->room_ud);
 }
@@ -243,10 +240,10 @@ SIOS_EXPORT int sios_socket_leave(sios_socket *s, const char *room)
 
 SIOS_EXPORT int sios_socket_join_rooms(sios_socket *s, const char *const *rooms, size_t n)
 {
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r = 0;
 
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || (n && !rooms))
 		return SIOS_EINVAL;
 	for (size_t i = 0; i < n && !r; i++)
@@ -256,10 +253,10 @@ SIOS_EXPORT int sios_socket_join_rooms(sios_socket *s, const char *const *rooms,
 
 SIOS_EXPORT int sios_socket_leave_rooms(sios_socket *s, const char *const *rooms, size_t n)
 {
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r = 0;
 
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || (n && !rooms))
 		return SIOS_EINVAL;
 	for (size_t i = 0; i < n && !r; i++)

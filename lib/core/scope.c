@@ -1,7 +1,7 @@
 /* Broadcast scopes (io.to(room).except(room)): what they select, and what
  * is done to the selection through the namespace's adapter: emits (with
  * or without acks), fetch, join, leave, disconnect; sios_room_emit without
- * a scope; server-side emits to the other servers. */
+ * a scope. Server-side events and other cluster requests: cluster.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,10 +13,10 @@ struct sios_scope {
 
 SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
 {
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
 	sios_scope *sc;
 
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!nsp || !out || nsp->is_pattern)
 		return SIOS_EINVAL;
 	sc = calloc(1, sizeof(*sc));
@@ -29,10 +29,10 @@ SIOS_EXPORT int sios_scope_new(sios_nsp *nsp, sios_scope **out)
 
 SIOS_EXPORT int sios_scope_from_socket(sios_socket *s, sios_scope **out)
 {
-	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r;
 
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || !out)
 		return SIOS_EINVAL;
 	r = sios_scope_new(s->nsp, out);
@@ -82,23 +82,32 @@ SIOS_EXPORT int sios_scope_set_timeout(sios_scope *sc, unsigned ms)
 	return 0;
 }
 
+/* every emit: one packet, encoded when a first recipient needs it */
+static void bpacket_init(sios__bpacket *p, struct sios_nsp *nsp, const char *event,
+			 const cJSON *args, const sios_binary *bins, size_t nbins, long long id)
+{
+	memset(p, 0, sizeof(*p));
+	p->nsp = nsp;
+	p->event = event;
+	p->args = args;
+	p->bins = bins;
+	p->nbins = nbins;
+	p->ack_id = id;
+}
+
 static int emit_sel(const sios__sel *sel, const char *event, const cJSON *args,
 		    const sios_binary *bins, size_t nbins)
 {
 	struct sios_nsp *nsp = sel->nsp;
-	sios__frame f;
+	sios__bpacket p;
 	int r;
 
-	/* encoded once; every recipient queues a reference */
-	r = sios__encode_message(&f, 0, nsp->name, -1, event, args, bins, nbins);
-	if (r)
-		return r;
-	nsp->srv->packets_encoded++;
+	bpacket_init(&p, nsp, event, args, bins, nbins, -1);
 	nsp->srv->broadcasts++;
 	sios__core_enter(nsp->srv);
-	r = nsp->adapter->ops->broadcast(nsp->adapter, sel, &f);
+	r = nsp->adapter->ops->broadcast(nsp->adapter, sel, &p);
 	sios__core_leave(nsp->srv);
-	sios__frame_clear(&f);
+	sios__bpacket_clear(&p);
 	return r;
 }
 
@@ -107,7 +116,7 @@ SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *
 {
 	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
 		return SIOS_EMISUSE;
-	if (!sc || !sios__emit_ok(event, bins, nbins))
+	if (!sc || !sios__emit_ok(event, bins, nbins) || (args && !cJSON_IsArray(args)))
 		return SIOS_EINVAL;
 	return emit_sel(&sc->sel, event, args, bins, nbins);
 }
@@ -115,12 +124,13 @@ SIOS_EXPORT int sios_scope_emit(sios_scope *sc, const char *event, const cJSON *
 SIOS_EXPORT int sios_room_emit(sios_nsp *nsp, const char *room, const char *event,
 			       const cJSON *args, const sios_binary *bins, size_t nbins)
 {
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
 	char *rooms[1] = {(char *)room};
 	sios__sel sel;
 
-	if (!nsp || (room && !*room) || !sios__emit_ok(event, bins, nbins))
+	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
+	if (!nsp || (room && !*room) || !sios__emit_ok(event, bins, nbins) ||
+	    (args && !cJSON_IsArray(args)))
 		return SIOS_EINVAL;
 	if (nsp->is_pattern)
 		return SIOS_EINVAL; /* a parent of dynamic namespaces has no sockets */
@@ -135,85 +145,108 @@ SIOS_EXPORT int sios_scope_emit_with_ack(sios_scope *sc, const char *event, cons
 					 const sios_binary *bins, size_t nbins,
 					 sios_broadcast_ack_cb cb, void *ud)
 {
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
 	struct sios_nsp *nsp;
 	struct sios__bcast_ack *b;
-	sios__frame f;
-	long long id;
-	size_t n;
+	sios__bpacket p;
 	int r;
 
-	if (!sc || !cb || !sios__emit_ok(event, bins, nbins))
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
+	if (!sc || !cb || !sios__emit_ok(event, bins, nbins) || (args && !cJSON_IsArray(args)))
 		return SIOS_EINVAL;
 	nsp = sc->sel.nsp;
-	id = nsp->next_ack++;
-	r = sios__encode_message(&f, 0, nsp->name, id, event, args, bins, nbins);
-	if (r)
-		return r;
-	b = sios__bcast_ack_new(nsp->srv, cb, ud);
-	if (!b) {
-		sios__frame_clear(&f);
+	bpacket_init(&p, nsp, event, args, bins, nbins, nsp->next_ack++);
+	b = sios__bcast_ack_new(nsp->srv, cb, ud, sc->sel.timeout_ms);
+	if (!b)
 		return SIOS_ENOMEM;
-	}
-	nsp->srv->packets_encoded++;
 	nsp->srv->broadcasts++;
 	sios__core_enter(nsp->srv);
-	n = nsp->adapter->ops->broadcast_with_ack(nsp->adapter, &sc->sel, &f, id, b);
-	sios__frame_clear(&f);
-	sios__bcast_ack_start(b, n, sc->sel.timeout_ms);
+	sios__bcast_ack_ref(b); /* it may complete inside the operation */
+	r = nsp->adapter->ops->broadcast_with_ack(nsp->adapter, &sc->sel, &p, b);
+	sios__bpacket_clear(&p);
+	if (r) /* nothing went out (the packet cannot be encoded): no callback */
+		sios__bcast_ack_cancel(b);
+	sios__bcast_ack_unref(b);
 	sios__core_leave(nsp->srv);
-	return 0;
+	return r;
+}
+
+/* what a cluster request waits for when the scope sets no timeout */
+#define REQUEST_TIMEOUT_MS 5000
+
+struct fetch_req {
+	sios_fetch_cb cb;
+	void *ud;
+};
+
+static void fetch_done(int status, const cJSON *sockets, void *ud)
+{
+	struct fetch_req q = *(struct fetch_req *)ud;
+
+	free(ud);
+	q.cb(status, sockets, q.ud);
 }
 
 SIOS_EXPORT int sios_scope_fetch_sockets(sios_scope *sc, sios_fetch_cb cb, void *ud)
 {
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
+	struct sios_nsp *nsp;
+	struct fetch_req *q;
 	int r;
 
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!sc || !cb)
 		return SIOS_EINVAL;
-	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->fetch_sockets(sc->sel.nsp->adapter, &sc->sel, cb, ud);
-	sios__core_leave(sc->sel.nsp->srv);
+	if (!(q = malloc(sizeof(*q))))
+		return SIOS_ENOMEM;
+	q->cb = cb;
+	q->ud = ud;
+	nsp = sc->sel.nsp;
+	sios__core_enter(nsp->srv);
+	r = nsp->adapter->ops->fetch_sockets(nsp->adapter, &sc->sel,
+					     sc->sel.timeout_ms ? sc->sel.timeout_ms
+								: REQUEST_TIMEOUT_MS,
+					     fetch_done, q);
+	if (r)
+		free(q); /* refused: the callback will not run */
+	sios__core_leave(nsp->srv);
 	return r;
 }
 
 SIOS_EXPORT int sios_scope_join(sios_scope *sc, const char *room)
 {
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r;
 
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!sc || !room || !*room)
 		return SIOS_EINVAL;
 	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->add_sockets(sc->sel.nsp->adapter, &sc->sel, room);
+	r = sc->sel.nsp->adapter->ops->add_sockets(sc->sel.nsp->adapter, &sc->sel, &room, 1);
 	sios__core_leave(sc->sel.nsp->srv);
 	return r;
 }
 
 SIOS_EXPORT int sios_scope_leave(sios_scope *sc, const char *room)
 {
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r;
 
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!sc || !room || !*room)
 		return SIOS_EINVAL;
 	sios__core_enter(sc->sel.nsp->srv);
-	r = sc->sel.nsp->adapter->ops->del_sockets(sc->sel.nsp->adapter, &sc->sel, room);
+	r = sc->sel.nsp->adapter->ops->del_sockets(sc->sel.nsp->adapter, &sc->sel, &room, 1);
 	sios__core_leave(sc->sel.nsp->srv);
 	return r;
 }
 
 SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection)
 {
-	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
-		return SIOS_EMISUSE;
 	int r;
 
+	if (sc && SIOS__OFF_LOOP(&sc->sel.nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!sc)
 		return SIOS_EINVAL;
 	sios__core_enter(sc->sel.nsp->srv);
@@ -221,13 +254,4 @@ SIOS_EXPORT int sios_scope_disconnect(sios_scope *sc, int close_connection)
 							  close_connection);
 	sios__core_leave(sc->sel.nsp->srv);
 	return r;
-}
-
-SIOS_EXPORT int sios_server_side_emit(sios_nsp *nsp, const char *event, const cJSON *args)
-{
-	if (nsp && SIOS__OFF_LOOP(&nsp->srv->loop))
-		return SIOS_EMISUSE;
-	if (!nsp || !sios__emit_ok(event, NULL, 0) || (args && !cJSON_IsArray(args)))
-		return SIOS_EINVAL;
-	return nsp->adapter->ops->server_side_emit(nsp->adapter, event, args);
 }

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "core_int.h"
-#include "adapter/adapter.h"
 
 /* ---- deferred frees: handles stay valid until the outermost frame ------ */
 
@@ -60,10 +59,18 @@ static int core_init(sios_server *srv)
 	return r ? r : sios__nsp_new(srv, "/", &root);
 }
 
+static void kind_drop(sios__adapter_kind *k)
+{
+	if (k->ctx_free)
+		k->ctx_free(k->ctx);
+	k->ctx = NULL;
+}
+
 static void core_free(sios_server *srv)
 {
 	reap(srv);
 	sios__nsp_free_all(srv);
+	kind_drop(&srv->adapters);
 }
 
 static void on_stop(void *ud)
@@ -89,20 +96,27 @@ static int is_drained(void *ud)
 	return sios__engine_drained(&srv->eng);
 }
 
-SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
+int sios__server_new(const sios_config *cfg, sios__adapter_kind adapters, sios_server **out)
 {
 	sios_server *srv;
 	sios__loop_opts lo;
 	int r;
 
-	if (!out)
+	if (!out) {
+		kind_drop(&adapters);
 		return SIOS_EINVAL;
+	}
 	*out = NULL;
 	srv = calloc(1, sizeof(*srv));
-	if (!srv)
+	if (!srv) {
+		kind_drop(&adapters);
 		return SIOS_ENOMEM;
+	}
+	/* the server owns the adapters' context from here: core_free drops it */
+	srv->adapters = adapters;
 	r = sios__config_copy(&srv->cfg, cfg);
 	if (r) {
+		kind_drop(&srv->adapters);
 		free(srv);
 		return r;
 	}
@@ -110,14 +124,15 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 		sios__log_level = SIOS__LOG_DEBUG;
 	r = sios__engine_init(&srv->eng, &srv->loop, &srv->cfg.eng);
 	if (r) {
+		kind_drop(&srv->adapters);
 		sios__config_release(&srv->cfg);
 		free(srv);
 		return r;
 	}
-	srv->adapter_new = sios__memory_adapter_new;
 	srv->eng.http_cb = sios__http_dispatch;
 	srv->eng.http_ud = srv;
 	if (srv->cfg.client_dir && (r = sios__bundle_load(srv, srv->cfg.client_dir))) {
+		kind_drop(&srv->adapters);
 		sios__bundle_free(srv);
 		sios__engine_free(&srv->eng);
 		sios__config_release(&srv->cfg);

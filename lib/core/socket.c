@@ -109,13 +109,13 @@ static sios_socket *next_take(sios_next *nx, int *gone)
 
 SIOS_EXPORT int sios_next_accept(sios_next *nx)
 {
-	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	sios_socket *s;
 	sios_server *srv;
 	struct sios__mw *m;
 	int gone;
 
+	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!nx)
 		return SIOS_EINVAL;
 	m = nx->mw->next;
@@ -134,12 +134,12 @@ SIOS_EXPORT int sios_next_accept(sios_next *nx)
 
 SIOS_EXPORT int sios_next_reject(sios_next *nx, const char *message, const cJSON *data)
 {
-	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
-		return SIOS_EMISUSE;
 	sios_socket *s;
 	sios_server *srv;
 	int gone;
 
+	if (nx && SIOS__OFF_LOOP(&nx->sock->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!nx)
 		return SIOS_EINVAL;
 	s = next_take(nx, &gone);
@@ -338,6 +338,8 @@ SIOS_EXPORT int sios_socket_use(sios_socket *s, sios_event_middleware_cb cb, voi
 {
 	struct sios__emw **pp, *m;
 
+	if (s && SIOS__OFF_LOOP(&s->nsp->srv->loop))
+		return SIOS_EMISUSE;
 	if (!s || !cb)
 		return SIOS_EINVAL;
 	m = calloc(1, sizeof(*m));

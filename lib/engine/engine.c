@@ -305,11 +305,11 @@ SIOS_EXPORT void sios_eio_close_callback_set(sios_eio *ep, sios_eio_close_cb cb,
 
 static int send_msg(session *s, const void *data, size_t len, int binary)
 {
-	if (s && SIOS__OFF_LOOP(s->eng->loop))
-		return SIOS_EMISUSE;
 	sios__buf *b;
 	int r;
 
+	if (s && SIOS__OFF_LOOP(s->eng->loop))
+		return SIOS_EMISUSE;
 	if (!s || (!data && len))
 		return SIOS_EINVAL;
 	if (s->state != SIOS__S_OPEN)

@@ -163,6 +163,10 @@ void sios__engine_flush(sios__engine *e);
  * message fed to it as if received. What it is sent stays queued. */
 struct sios_eio_conn *sios__session_fake(sios__engine *e, sios_eio *ep);
 void sios__session_feed(struct sios_eio_conn *s, const void *data, size_t len, int binary);
+/* For tests: what a fake session was sent, in order, each message once
+ * (websocket form: "4..." for a message); returns how many. */
+size_t sios__session_fake_take(struct sios_eio_conn *s,
+			       void (*fn)(const void *data, size_t len, int binary, void *ud), void *ud);
 
 void sios__engine_opts_free(sios__engine_opts *o);
 int sios__engine_opts_copy(sios__engine_opts *dst, const sios__engine_opts *src);

@@ -532,3 +532,17 @@ void sios__session_feed(struct sios_eio_conn *s, const void *data, size_t len, i
 		sios__session_on_packet(s, &pkt);
 	LEAVE(e);
 }
+
+size_t sios__session_fake_take(struct sios_eio_conn *s,
+			       void (*fn)(const void *data, size_t len, int binary, void *ud), void *ud)
+{
+	sios__outpkt *p;
+	size_t n = 0;
+
+	while ((p = sios__queue_peek(&s->q))) {
+		fn(p->buf->data, p->buf->len, p->binary, ud);
+		sios__queue_pop(&s->q);
+		n++;
+	}
+	return n;
+}

@@ -289,6 +289,18 @@ void sios__frame_clear(sios__frame *f)
 	memset(f, 0, sizeof(*f));
 }
 
+int sios__frame_copy(sios__frame *dst, const sios__frame *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src->natts && !(dst->atts = malloc(src->natts * sizeof(*dst->atts))))
+		return SIOS_ENOMEM;
+	dst->head = src->head ? sios__buf_ref(src->head) : NULL;
+	for (size_t i = 0; i < src->natts; i++)
+		dst->atts[i] = sios__buf_ref(src->atts[i]);
+	dst->natts = src->natts;
+	return 0;
+}
+
 /* placeholders in print order: cJSON prints arrays and objects in order */
 static int collect_ph(const cJSON *node, size_t nbins, int **order, size_t *n, size_t *cap)
 {

@@ -50,6 +50,8 @@ typedef struct sios__frame {
 } sios__frame;
 
 void sios__frame_clear(sios__frame *f);
+/* dst shares src's buffers (one more reference each) */
+int sios__frame_copy(sios__frame *dst, const sios__frame *src);
 
 /* EVENT / ACK (binary variants chosen automatically when bins are
  * referenced): event is NULL for an ack; id < 0 for none. */

@@ -379,4 +379,32 @@ def man_examples_compile():
     assert blocks >= 10, blocks
 
 
+# lib/'s layers, bottom to top. engine and protocol are side by side (neither
+# knows the other); adapter/adapter.h is the contract core is written against,
+# so it sits under core, while the adapters themselves sit above it.
+LAYERS = {"util": 0, "loop": 1, "engine": 2, "protocol": 2, "adapter.h": 3, "core": 4,
+          "adapter": 5, "redis": 5, "presence": 6, "queue": 6, "top": 7}
+
+
+@test
+def layers():
+    """lib/'s include graph goes only downwards, and core names only adapter.h of lib/adapter"""
+    import glob
+    edges = []
+    for path in glob.glob(os.path.join(ROOT, "lib", "**", "*.[ch]"), recursive=True):
+        rel = os.path.relpath(path, os.path.join(ROOT, "lib"))
+        src = rel.split("/")[0] if "/" in rel else "top"
+        if rel == "adapter/adapter.h":
+            src = "adapter.h"
+        for inc in re.findall(r'^#include "([^"]+)"', open(path).read(), re.M):
+            dst = inc.split("/")[0] if "/" in inc else src
+            if inc in ("adapter/adapter.h",) or (src in ("adapter", "adapter.h") and inc == "adapter.h"):
+                dst = "adapter.h"
+            if dst != src:
+                edges.append((src, dst, rel, inc))
+    assert edges, "no include found"
+    up = [e for e in edges if LAYERS[e[1]] >= LAYERS[e[0]]]
+    assert not up, f"includes that go up or sideways: {up}"
+
+
 run()
