@@ -339,13 +339,18 @@ def cut_poll_ends_session():
 @test
 def ping_pong_keeps_session():
     """answering pings keeps a polling session open across several intervals"""
-    r = requests.get(fast_url(EIO=4, transport="polling"), timeout=5)
-    sid = json.loads(r.text[1:])["sid"]
-    for _ in range(4):
-        assert requests.get(fast_url(EIO=4, transport="polling", sid=sid), timeout=5).text == "2"
-        assert requests.post(fast_url(EIO=4, transport="polling", sid=sid), data="3", timeout=5).text == "ok"
-    assert f"close {sid}" not in FAST.out
     FAST.stop()
+    # pings every 300 ms, but a pong may take its time: a loaded machine
+    # must not turn a slow answer into a failure. Each GET gets the next
+    # ping only once the previous pong was taken.
+    steady = Server("engine_echo", "--ping-interval", 300, "--ping-timeout", 5000)
+    u = lambda **q: f"{steady.base}{P}?" + "&".join(f"{k}={v}" for k, v in q.items())
+    sid = json.loads(requests.get(u(EIO=4, transport="polling"), timeout=5).text[1:])["sid"]
+    for _ in range(4):
+        assert requests.get(u(EIO=4, transport="polling", sid=sid), timeout=10).text == "2"
+        assert requests.post(u(EIO=4, transport="polling", sid=sid), data="3", timeout=5).text == "ok"
+    assert f"close {sid}" not in steady.out
+    steady.stop()
 
 
 @test
