@@ -13,13 +13,14 @@ SOVER   := 0
 # Redis support: on when hiredis is installed, unless WITH_REDIS=0. It is
 # reported (sios_features(), features= in sios.pc) only when the Redis code
 # is actually compiled in.
-WITH_REDIS ?= $(shell pkg-config --exists hiredis 2>/dev/null && echo 1 || echo 0)
+# It needs hiredis and msgpack-c (Debian: libhiredis-dev, libmsgpack-dev).
+WITH_REDIS ?= $(shell pkg-config --exists hiredis msgpack 2>/dev/null && echo 1 || echo 0)
 ifeq ($(wildcard lib/redis/*.c),)
 override WITH_REDIS := 0
 endif
 ifeq ($(WITH_REDIS),1)
-PKGS    += hiredis
-REDIS_PC = hiredis
+PKGS    += hiredis msgpack
+REDIS_PC = hiredis msgpack
 FEATURES = redis tls
 else
 REDIS_PC =
@@ -49,6 +50,11 @@ endif
 
 LIB_SRCS := $(wildcard lib/*.c lib/util/*.c lib/loop/*.c lib/engine/*.c lib/protocol/*.c \
 	lib/core/*.c lib/adapter/*.c lib/presence/*.c lib/queue/*.c)
+ifeq ($(WITH_REDIS),1)
+LIB_SRCS += $(wildcard lib/redis/*.c)
+else
+LIB_SRCS := $(filter-out lib/adapter/redis%,$(LIB_SRCS))
+endif
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 HDRS     := include/sios.h $(wildcard lib/*/*.h)
 

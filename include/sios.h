@@ -217,6 +217,24 @@ SIOS_EXPORT int sios_config_set_tls(sios_config *cfg, const char *cert_file, con
  * there) and served at <path>socket.io.min.js etc. with an ETag and
  * Cache-Control. NULL (the default) serves nothing. */
 SIOS_EXPORT int sios_config_set_serve_client(sios_config *cfg, const char *dist_dir);
+/* Join a cluster through Redis (built with Redis; SIOS_ENOTSUP without):
+ * the server's namespaces share rooms, broadcasts and requests with every
+ * server, sios or Node (@socket.io/redis-adapter), on the same Redis and
+ * prefix. url is redis://[[user]:password@]host[:port][/db] (host may be
+ * [v6]) or unix:///path/to.sock[?db=N]; SIOS_EINVAL for anything else;
+ * NULL leaves the cluster. The server starts whether Redis is up or not,
+ * and (re)connects by itself: see sios_redis(7). */
+SIOS_EXPORT int sios_config_set_redis(sios_config *cfg, const char *url);
+/* The channels' prefix (default "socket.io", Node's default key). */
+SIOS_EXPORT int sios_config_set_redis_prefix(sios_config *cfg, const char *prefix);
+/* How long a cluster request (server count) waits when its caller gives
+ * no timeout (default 5000 ms). */
+SIOS_EXPORT int sios_config_set_redis_timeout(sios_config *cfg, unsigned ms);
+/* SO_REUSEPORT: several processes listen on the same port and the kernel
+ * spreads connections among them. Long-polling needs every request of a
+ * session at the same process: use it with websocket-only clients, or
+ * behind a load balancer with sticky sessions. */
+SIOS_EXPORT int sios_config_set_reuse_port(sios_config *cfg, int on);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);
@@ -655,6 +673,24 @@ SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *
 
 /* Counters since the server started. Fields are only ever appended: pass
  * sizeof(sios_stats) so an older program keeps working with a newer library. */
+/* Emit into a cluster from a program that is not a server (a batch job,
+ * a daemon), as Node's @socket.io/redis-emitter does: sios and Node
+ * servers on that Redis deliver the events to their clients. Blocking
+ * calls, one Redis connection per emitter (not thread-safe: one per
+ * thread). SIOS_ENOTSUP without Redis; SIOS_EIO when Redis cannot be
+ * reached (the emitter connects again on the next emit). */
+typedef struct sios_emitter sios_emitter;
+SIOS_EXPORT int sios_emitter_new(const char *url, sios_emitter **out);
+SIOS_EXPORT void sios_emitter_free(sios_emitter *em);
+SIOS_EXPORT int sios_emitter_set_prefix(sios_emitter *em, const char *prefix);
+/* Rooms to reach and rooms to skip on the next emit (a socket id is a
+ * room); none: the whole namespace. */
+SIOS_EXPORT int sios_emitter_to(sios_emitter *em, const char *room);
+SIOS_EXPORT int sios_emitter_except(sios_emitter *em, const char *room);
+/* nsp: "/" when NULL; "admin" means "/admin". args as for sios_emit(). */
+SIOS_EXPORT int sios_emitter_emit(sios_emitter *em, const char *nsp, const char *event,
+				  const cJSON *args, const sios_binary *bins, size_t nbins);
+
 typedef struct sios_stats {
 	uint64_t connections; /* Engine.IO sessions open now */
 	uint64_t sessions_opened;
@@ -669,6 +705,11 @@ typedef struct sios_stats {
 	uint64_t refused_connections;
 	uint64_t drops;                     /* packets backpressure dropped */
 	uint64_t slow_consumer_disconnects; /* clients closed for a full queue */
+	/* with Redis (sios_config_set_redis): messages for the other servers
+	 * that never reached Redis, and how often a lost connection to it
+	 * was made again */
+	uint64_t cluster_drops;
+	uint64_t cluster_reconnects;
 } sios_stats;
 SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_t size);
 

@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 BUILD_DEBS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
-libcjson-dev libhiredis-dev libssl-dev"
+libcjson-dev libhiredis-dev libmsgpack-dev libssl-dev"
 # npm installs the pinned client packages
 NPM_DEBS="nodejs npm"
 TEST_DEBS="python3 python3-socketio python3-websocket python3-requests redis-server mandoc

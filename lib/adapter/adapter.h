@@ -21,6 +21,7 @@
 
 #include "protocol/protocol.h"
 
+struct sios__loop;
 struct sios_nsp;
 struct sios_socket;
 struct sios__bcast_ack;
@@ -95,6 +96,16 @@ typedef void (*sios__reply_fn)(const cJSON *answer, void *ud);
 void sios__server_event_in(struct sios_nsp *nsp, const cJSON *data, sios__reply_fn reply,
 			   void *ud);
 
+/* Whether a local socket is in room (a socket id is a room). */
+int sios__local_has_room(struct sios_nsp *nsp, const char *room);
+/* An adapter's own events (a message from another server, a timer) call
+ * core between these two. */
+void sios__nsp_enter(struct sios_nsp *nsp);
+void sios__nsp_leave(struct sios_nsp *nsp);
+/* A new ack id of the namespace (for a packet another server broadcast
+ * with acks: each server numbers its own). */
+long long sios__nsp_next_ack(struct sios_nsp *nsp);
+
 /* ---- broadcasts with acknowledgements ------------------------------------- */
 
 /* The tracker of one broadcast with acks. It completes (the application's
@@ -114,6 +125,16 @@ void sios__bcast_ack_answer(struct sios__bcast_ack *b, const cJSON *args,
 			    const sios_binary *bins, size_t nbins);
 /* Whether it has completed (a late count or answer is then dropped). */
 int sios__bcast_ack_done(const struct sios__bcast_ack *b);
+/* A tracker for another server's broadcast with acks, which the local
+ * clients answer here: each answer goes to answer(), and done() runs once,
+ * when every local client asked has answered or left (after
+ * sios__bcast_ack_servers(b, 1) and this server's count), or at timeout_ms
+ * (0: never). The adapter holds the returned reference. */
+typedef void (*sios__relay_answer_fn)(void *ud, const cJSON *args, const sios_binary *bins,
+				      size_t nbins);
+struct sios__bcast_ack *sios__bcast_ack_relay(struct sios_nsp *nsp, unsigned timeout_ms,
+					      sios__relay_answer_fn answer,
+					      void (*done)(void *ud), void *ud);
 
 /* ---- what adapters implement ---------------------------------------------- */
 
@@ -180,11 +201,26 @@ typedef struct sios__adapter_kind {
 	sios__adapter *(*make)(void *ctx, struct sios_nsp *nsp);
 	void *ctx;
 	void (*ctx_free)(void *ctx);
+	/* (may be NULL) the server's loop is ready (after the first
+	 * namespaces were made): connect; an error fails sios_server_new() */
+	int (*ctx_start)(void *ctx, struct sios__loop *loop);
+	/* (may be NULL) the server's loop is being torn down: close the
+	 * connections to the outside; the adapters stay until closed */
+	void (*ctx_stop)(void *ctx);
+	/* (may be NULL) what the cluster link lost and how often it came back */
+	void (*ctx_stats)(void *ctx, uint64_t *drops, uint64_t *reconnects);
 } sios__adapter_kind;
 
 /* The in-memory adapter: this server alone. With recovery_ms it keeps the
  * sessions of disconnected sockets and a log of broadcasts for that long,
  * for connection state recovery; with 0 it keeps nothing. */
 sios__adapter_kind sios__adapter_memory(unsigned recovery_ms);
+
+/* The Redis adapter (built with Redis), wire-compatible with Node's
+ * @socket.io/redis-adapter: url as in sios_config_set_redis(), prefix the
+ * channels' ("socket.io" if NULL), timeout_ms what a request waits for
+ * when its caller gives none (0: 5000). SIOS_ENOTSUP without Redis. */
+int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms,
+			sios__adapter_kind *out);
 
 #endif

@@ -422,7 +422,7 @@ static sios__adapter *memory_make(void *ctx, struct sios_nsp *nsp)
 
 sios__adapter_kind sios__adapter_memory(unsigned recovery_ms)
 {
-	sios__adapter_kind k = {memory_make, (void *)(uintptr_t)recovery_ms, NULL};
+	sios__adapter_kind k = {.make = memory_make, .ctx = (void *)(uintptr_t)recovery_ms};
 
 	return k;
 }

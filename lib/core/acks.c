@@ -19,6 +19,9 @@ struct sios__bcast_ack {
 	size_t nresp;
 	sios_broadcast_ack_cb cb;
 	void *ud;
+	/* a relay (another server's broadcast): answers and the end go here */
+	sios__relay_answer_fn relay;
+	void (*relay_done)(void *ud);
 	sios__timer timer;
 	sios_server *srv;
 	int refs, finished;
@@ -139,7 +142,10 @@ static void bcast_finish(struct sios__bcast_ack *b, int status)
 		return;
 	b->finished = 1;
 	sios__loop_timer_cancel(&b->srv->loop, &b->timer);
-	b->cb(status, (const sios_event *const *)b->resp, b->nresp, b->ud);
+	if (b->relay_done)
+		b->relay_done(b->ud);
+	else
+		b->cb(status, (const sios_event *const *)b->resp, b->nresp, b->ud);
 	sios__bcast_ack_unref(b); /* the reference of the pending callback */
 }
 
@@ -207,8 +213,12 @@ static void bcast_keep(struct sios__bcast_ack *b, const char *sid, const cJSON *
 /* one local recipient is done: answered (ev non-NULL) or gone */
 static void bcast_done(struct sios__bcast_ack *b, sios_socket *s, const struct sios_event *ev)
 {
-	if (!b->finished && ev)
-		bcast_keep(b, s->id, ev->args, ev->bins, ev->nbins);
+	if (!b->finished && ev) {
+		if (b->relay)
+			b->relay(b->ud, ev->args, ev->bins, ev->nbins);
+		else
+			bcast_keep(b, s->id, ev->args, ev->bins, ev->nbins);
+	}
 	b->done++;
 	bcast_check(b);
 	sios__bcast_ack_unref(b); /* the recipient's reference */
@@ -254,6 +264,20 @@ struct sios__bcast_ack *sios__bcast_ack_new(sios_server *srv, sios_broadcast_ack
 	sios__timer_init(&b->timer, bcast_timeout);
 	if (timeout_ms)
 		sios__loop_timer_add(&srv->loop, &b->timer, timeout_ms);
+	return b;
+}
+
+struct sios__bcast_ack *sios__bcast_ack_relay(struct sios_nsp *nsp, unsigned timeout_ms,
+					      sios__relay_answer_fn answer,
+					      void (*done)(void *ud), void *ud)
+{
+	struct sios__bcast_ack *b = sios__bcast_ack_new(nsp->srv, NULL, ud, timeout_ms);
+
+	if (b) {
+		b->relay = answer;
+		b->relay_done = done;
+		b->refs++; /* the adapter's */
+	}
 	return b;
 }
 

@@ -2,6 +2,9 @@
 #include <string.h>
 
 #include "core_int.h"
+#if SIOS_WITH_REDIS
+#include "redis/redis.h"
+#endif
 
 static void defaults(sios_config *c)
 {
@@ -50,6 +53,8 @@ void sios__config_release(sios_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->client_dir);
+	free(c->redis_url);
+	free(c->redis_prefix);
 	sios__engine_opts_free(&c->eng);
 }
 
@@ -75,12 +80,15 @@ int sios__config_copy(sios_config *dst, const sios_config *src)
 	d.path = NULL;
 	d.tls_cert = d.tls_key = NULL;
 	d.client_dir = NULL;
+	d.redis_url = d.redis_prefix = NULL;
 	if (sios__engine_opts_copy(&d.eng, &src->eng))
 		return SIOS_ENOMEM;
 	if ((src->host && !(d.host = sios__strdup(src->host))) ||
 	    (src->tls_cert && !(d.tls_cert = sios__strdup(src->tls_cert))) ||
 	    (src->tls_key && !(d.tls_key = sios__strdup(src->tls_key))) ||
 	    (src->client_dir && !(d.client_dir = sios__strdup(src->client_dir))) ||
+	    (src->redis_url && !(d.redis_url = sios__strdup(src->redis_url))) ||
+	    (src->redis_prefix && !(d.redis_prefix = sios__strdup(src->redis_prefix))) ||
 	    !(d.path = sios__strdup(src->path))) {
 		sios__config_release(&d);
 		return SIOS_ENOMEM;
@@ -211,6 +219,53 @@ SIOS_EXPORT int sios_config_set_tls(sios_config *c, const char *cert_file, const
 		return r;
 	if ((r = set_str(&c->tls_cert, cert_file)) || (r = set_str(&c->tls_key, key_file)))
 		return r;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_redis(sios_config *c, const char *url)
+{
+	if (!c)
+		return SIOS_EINVAL;
+#if SIOS_WITH_REDIS
+	if (url) {
+		sios__redis_url u;
+		int r = sios__redis_url_parse(url, &u);
+
+		if (r)
+			return r;
+		sios__redis_url_clear(&u);
+	}
+	return set_str(&c->redis_url, url);
+#else
+	(void)url;
+	return SIOS_ENOTSUP;
+#endif
+}
+
+SIOS_EXPORT int sios_config_set_redis_prefix(sios_config *c, const char *prefix)
+{
+	if (!c || !prefix || !*prefix || strpbrk(prefix, "*?[]\\"))
+		return SIOS_EINVAL;
+	if (!SIOS_WITH_REDIS)
+		return SIOS_ENOTSUP;
+	return set_str(&c->redis_prefix, prefix);
+}
+
+SIOS_EXPORT int sios_config_set_redis_timeout(sios_config *c, unsigned ms)
+{
+	if (!c || !ms)
+		return SIOS_EINVAL;
+	if (!SIOS_WITH_REDIS)
+		return SIOS_ENOTSUP;
+	c->redis_timeout = ms;
+	return 0;
+}
+
+SIOS_EXPORT int sios_config_set_reuse_port(sios_config *c, int on)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->reuseport = !!on;
 	return 0;
 }
 

@@ -26,6 +26,9 @@ struct sios_config {
 	struct uv_loop_s *uv_loop;
 	char *tls_cert, *tls_key;
 	char *client_dir; /* socket.io-client's dist/, served under path */
+	char *redis_url, *redis_prefix; /* a cluster through Redis */
+	unsigned redis_timeout;
+	int reuseport;
 	sios__engine_opts eng;
 };
 

@@ -7,6 +7,17 @@
 
 const char *sios__nsp_name(const struct sios_nsp *nsp) { return nsp->name; }
 
+void sios__nsp_enter(struct sios_nsp *nsp) { sios__core_enter(nsp->srv); }
+
+void sios__nsp_leave(struct sios_nsp *nsp) { sios__core_leave(nsp->srv); }
+
+long long sios__nsp_next_ack(struct sios_nsp *nsp) { return nsp->next_ack++; }
+
+int sios__local_has_room(struct sios_nsp *nsp, const char *room)
+{
+	return sios__map_get(&nsp->rooms, room) != NULL;
+}
+
 const sios__frame *sios__bpacket_frame(sios__bpacket *p)
 {
 	if (!p->encoded) {

@@ -80,6 +80,15 @@ static void on_stop(void *ud)
 	sios__engine_shutdown(&srv->eng);
 }
 
+/* the loop goes: the adapters' connections to the outside close with it */
+static void on_destroy(void *ud)
+{
+	sios_server *srv = ud;
+
+	if (srv->adapters.ctx_stop)
+		srv->adapters.ctx_stop(srv->adapters.ctx);
+}
+
 static void flush_engine(void *ud) { sios__engine_flush(ud); }
 
 static int accept_ok(void *ud, size_t pending)
@@ -157,7 +166,14 @@ int sios__server_new(const sios_config *cfg, sios__adapter_kind adapters, sios_s
 	lo.tls_cert = srv->cfg.tls_cert;
 	lo.tls_key = srv->cfg.tls_key;
 	lo.request_timeout_ms = srv->cfg.eng.request_timeout;
+	lo.reuseport = srv->cfg.reuseport;
 	r = sios__loop_init(&srv->loop, &lo);
+	if (!r && srv->adapters.ctx_start &&
+	    (r = srv->adapters.ctx_start(srv->adapters.ctx, &srv->loop))) {
+		if (srv->adapters.ctx_stop)
+			srv->adapters.ctx_stop(srv->adapters.ctx);
+		sios__loop_free(&srv->loop);
+	}
 	if (r) {
 		sios__engine_free(&srv->eng);
 		core_free(srv);
@@ -169,6 +185,7 @@ int sios__server_new(const sios_config *cfg, sios__adapter_kind adapters, sios_s
 	srv->loop.flush_fn = flush_engine;
 	srv->loop.flush_ud = &srv->eng;
 	srv->loop.on_stop = on_stop;
+	srv->loop.on_destroy = on_destroy;
 	srv->loop.is_drained = is_drained;
 	srv->loop.accept_filter = accept_ok;
 	srv->loop.hook_ud = srv;
@@ -306,6 +323,9 @@ SIOS_EXPORT int sios_server_stats(const sios_server *srv, sios_stats *out, size_
 	st.refused_connections = e->refused_connections;
 	st.drops = e->drops;
 	st.slow_consumer_disconnects = e->slow_consumer_disconnects;
+	if (srv->adapters.ctx_stats)
+		srv->adapters.ctx_stats(srv->adapters.ctx, &st.cluster_drops,
+					&st.cluster_reconnects);
 	memcpy(out, &st, size < sizeof(st) ? size : sizeof(st));
 	return 0;
 }

@@ -261,6 +261,8 @@ static void finish_stop(sios__loop *l)
 	pthread_mutex_unlock(&l->mu);
 	run_posts(l); /* whatever was accepted before the stop still runs */
 	l->destroyed = 1;
+	if (l->on_destroy)
+		l->on_destroy(l->hook_ud);
 	/* with a foreign loop this only begins the teardown; the second call
 	 * in sios__loop_free() frees the context once the loop has run down */
 	lws_context_destroy(l->ctx);
@@ -333,6 +335,32 @@ int sios__loop_stop_on_signal(sios__loop *l, int signum)
 	return 0;
 }
 
+static void note_closing(uv_handle_t *h, void *arg)
+{
+	if (uv_is_closing(h))
+		*(int *)arg = 1;
+}
+
+/* Runs the loop until what was closed has finished closing. Our own loop
+ * runs until nothing is left on it; the application's may hold handles of
+ * its own or of other servers, so it runs only while some handle is still
+ * closing (each turn finishes the closes it can). */
+static void run_down(sios__loop *l)
+{
+	if (l->own_uv) {
+		uv_run(l->uv, UV_RUN_DEFAULT);
+		return;
+	}
+	for (;;) {
+		int closing = 0;
+
+		uv_walk(l->uv, note_closing, &closing);
+		if (!closing)
+			break;
+		uv_run(l->uv, UV_RUN_NOWAIT);
+	}
+}
+
 void sios__loop_free(sios__loop *l)
 {
 	if (!l->uv)
@@ -343,15 +371,17 @@ void sios__loop_free(sios__loop *l)
 		pthread_mutex_lock(&l->mu);
 		l->post_closed = 1;
 		pthread_mutex_unlock(&l->mu);
+		if (l->on_destroy)
+			l->on_destroy(l->hook_ud);
 		if (l->ctx)
 			lws_context_destroy(l->ctx);
 		close_handles(l);
 	}
-	uv_run(l->uv, UV_RUN_DEFAULT);
+	run_down(l);
 	if (l->ctx) {
 		lws_context_destroy(l->ctx);
 		l->ctx = NULL;
-		uv_run(l->uv, UV_RUN_DEFAULT);
+		run_down(l);
 	}
 	run_posts(l); /* free anything still queued */
 	if (l->own_uv) {

@@ -59,6 +59,7 @@ typedef struct sios__loop {
 	uv_timer_t stop_timer;
 	uv_timer_t trim_timer; /* gives memory back after large work */
 	sios__loop_hook on_stop; /* runs on the loop when a stop begins */
+	sios__loop_hook on_destroy; /* runs once, as the loop is torn down */
 	int (*is_drained)(void *ud);
 	void *hook_ud;
 	uint64_t stop_deadline;

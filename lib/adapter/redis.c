@@ -1,0 +1,753 @@
+/* The Redis adapter: the namespaces of several servers, sios or Node, share
+ * their rooms through Redis pub/sub, in the wire format of Node's
+ * @socket.io/redis-adapter 8.3 (its default createAdapter):
+ *
+ *   prefix#nsp#          broadcasts (msgpack [uid, packet, opts]); with
+ *   prefix#nsp#room#     exactly one room, the room's channel
+ *   prefix-request#nsp#  requests (JSON; a broadcast with acks in msgpack)
+ *   prefix-response#nsp# answers (JSON; a client's ack in msgpack), also
+ *                        read on prefix-response#nsp#uid#
+ *
+ * One pair of connections per server (lib/redis), shared by its
+ * namespaces; one uid per namespace, as Node has. A request waits for
+ * every other server, counted with PUBSUB NUMSUB on the request channel,
+ * and completes once: with every answer, or at its timeout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_int.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+/* how long the answers to a broadcast with acks and no timeout are awaited */
+#define ACK_WAIT_MAX_MS 60000
+
+static const char ALPHABET[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Node's uid2(6) */
+static void uid6(char out[8])
+{
+	unsigned char b[6];
+
+	sios__random(b, sizeof(b));
+	for (int i = 0; i < 6; i++)
+		out[i] = ALPHABET[b[i] % 64];
+	out[6] = 0;
+}
+
+static char *strcat3(const char *a, const char *b, const char *c)
+{
+	size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+	char *s = malloc(la + lb + lc + 1);
+
+	if (s) {
+		memcpy(s, a, la);
+		memcpy(s + la, b, lb);
+		memcpy(s + la + lb, c, lc + 1);
+	}
+	return s;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
+{
+	*dst = NULL;
+	*dn = 0;
+	if (!n)
+		return 0;
+	if (!(*dst = calloc(n, sizeof(**dst))))
+		return SIOS_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!((*dst)[i] = sios__strdup(src[i]))) {
+			strv_free(*dst, n);
+			*dst = NULL;
+			return SIOS_ENOMEM;
+		}
+	*dn = n;
+	return 0;
+}
+
+static cJSON *strv_json(char *const *v, size_t n)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (!cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]))) {
+			cJSON_Delete(arr);
+			return NULL;
+		}
+	return arr;
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+void sios__ra_publish(radapter *a, const char *chan, const char *data, size_t len)
+{
+	if (a->ctx->r)
+		sios__redis_publish(a->ctx->r, chan, strlen(chan), data, len);
+}
+
+void sios__ra_publish_json(radapter *a, const char *chan, cJSON *msg)
+{
+	char *s = msg ? cJSON_PrintUnformatted(msg) : NULL;
+
+	if (s)
+		sios__ra_publish(a, chan, s, strlen(s));
+	free(s);
+	cJSON_Delete(msg);
+}
+
+/* {"uid", "type"}: a request's head, as Node orders it */
+static cJSON *request_msg(radapter *a, int type)
+{
+	cJSON *m = cJSON_CreateObject();
+
+	if (m && (!cJSON_AddStringToObject(m, "uid", a->uid) ||
+		  !cJSON_AddNumberToObject(m, "type", type))) {
+		cJSON_Delete(m);
+		return NULL;
+	}
+	return m;
+}
+
+static int add_opts(cJSON *m, const sios__sel *sel)
+{
+	cJSON *o = cJSON_AddObjectToObject(m, "opts");
+
+	return o && cJSON_AddItemToObject(o, "rooms", strv_json(sel->rooms, sel->nrooms)) &&
+	       cJSON_AddItemToObject(o, "except", strv_json(sel->except, sel->nexcept));
+}
+
+/* ---- the request table -------------------------------------------------- */
+
+static void req_destroy(struct req *q)
+{
+	if (q->b)
+		sios__bcast_ack_unref(q->b);
+	cJSON_Delete(q->acc);
+	cJSON_Delete(q->msg);
+	strv_free(q->sel.rooms, q->sel.nrooms);
+	strv_free(q->sel.except, q->sel.nexcept);
+	free(q);
+}
+
+void sios__ra_req_free(struct req *q)
+{
+	if (q->a) {
+		sios__loop_timer_cancel(q->a->ctx->loop, &q->timer);
+		sios__map_del(&q->a->reqs, q->id);
+		q->a = NULL;
+	}
+	if (!q->counting) /* else NUMSUB's answer frees it */
+		req_destroy(q);
+}
+
+void sios__ra_req_complete(struct req *q, int status)
+{
+	struct sios_nsp *nsp = q->a->base.nsp;
+
+	sios__nsp_enter(nsp);
+	if (!q->done) {
+		q->done = 1;
+		switch (q->type) {
+		case T_REMOTE_FETCH:
+			q->cb.fetch(status, q->acc, q->ud);
+			break;
+		case T_ALL_ROOMS:
+			q->cb.rooms(status, q->acc, q->ud);
+			break;
+		case T_SERVER_SIDE_EMIT:
+			q->cb.answers(status, q->acc, q->ud);
+			break;
+		case T_COUNT:
+			q->cb.count(status, status ? 0 : q->got, q->ud);
+			break;
+		}
+	}
+	sios__ra_req_free(q);
+	sios__nsp_leave(nsp);
+}
+
+static void req_timeout(sios__timer *t)
+{
+	struct req *q = sios__container_of(t, struct req, timer);
+
+	if (q->type == T_BROADCAST)
+		sios__ra_req_free(q); /* the tracker has its own timeout: forget the id */
+	else
+		sios__ra_req_complete(q, SIOS_ETIMEDOUT);
+}
+
+static struct req *req_new(radapter *a, int type, unsigned timeout_ms)
+{
+	struct req *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->a = a;
+	q->type = type;
+	do
+		uid6(q->id);
+	while (sios__map_get(&a->reqs, q->id));
+	if (sios__map_put(&a->reqs, q->id, q)) {
+		free(q);
+		return NULL;
+	}
+	sios__timer_init(&q->timer, req_timeout);
+	sios__loop_timer_add(a->ctx->loop, &q->timer, timeout_ms ? timeout_ms : a->ctx->timeout_ms);
+	return q;
+}
+
+/* NUMSUB on the request channel has answered: how many servers (this one
+ * included) share the namespace */
+static void counted(void *ud, int status, long long n)
+{
+	struct req *q = ud;
+	struct sios_nsp *nsp;
+
+	q->counting = 0;
+	if (!q->a) {
+		req_destroy(q); /* its adapter closed meanwhile */
+		return;
+	}
+	if (status && status != SIOS_ECLOSED)
+		status = SIOS_EIO;
+	nsp = q->a->base.nsp;
+	sios__nsp_enter(nsp);
+	switch (q->type) {
+	case T_COUNT:
+		q->got = n > 0 ? (size_t)n : 1;
+		sios__ra_req_complete(q, status);
+		break;
+	case T_BROADCAST:
+		if (status)
+			sios__log_limited(SIOS__LOG_WARN,
+					  "redis adapter %s: cannot count the servers; a broadcast "
+					  "with acks waits for this server's clients only",
+					  sios__nsp_name(nsp));
+		sios__bcast_ack_servers(q->b, status || n < 1 ? 1 : (size_t)n);
+		if (sios__bcast_ack_done(q->b))
+			sios__ra_req_free(q);
+		break;
+	default:
+		/* this server's part first, then the others' */
+		if (q->type == T_REMOTE_FETCH)
+			q->acc = sios__local_fetch(&q->sel);
+		else if (q->type == T_ALL_ROOMS)
+			q->acc = sios__local_rooms(nsp);
+		else
+			q->acc = cJSON_CreateArray();
+		q->expected = !status && n > 1 ? (size_t)n - 1 : 0;
+		if (!q->acc)
+			sios__ra_req_complete(q, SIOS_ENOMEM);
+		else if (status || !q->expected)
+			sios__ra_req_complete(q, status);
+		else {
+			sios__ra_publish_json(q->a, q->a->reqchan, q->msg);
+			q->msg = NULL;
+		}
+	}
+	sios__nsp_leave(nsp);
+}
+
+static int count_servers(struct req *q)
+{
+	int r;
+
+	q->counting = 1;
+	if ((r = sios__redis_numsub(q->a->ctx->r, q->a->reqchan, counted, q)))
+		q->counting = 0;
+	return r;
+}
+
+/* a request that waits for the other servers' answers: msg is published
+ * once they are counted (none: it completes with this server's part) */
+static int request_start(radapter *a, int type, const sios__sel *sel, unsigned tmo, void *cb,
+			 void *ud, cJSON *msg)
+{
+	struct req *q;
+	int r;
+
+	if (!msg)
+		return SIOS_ENOMEM;
+	if (!a->ctx->r) {
+		cJSON_Delete(msg);
+		return SIOS_EIO;
+	}
+	if (!(q = req_new(a, type, tmo))) {
+		cJSON_Delete(msg);
+		return SIOS_ENOMEM;
+	}
+	q->msg = msg;
+	q->ud = ud;
+	switch (type) {
+	case T_REMOTE_FETCH:
+		q->cb.fetch = (sios__fetch_done)cb;
+		break;
+	case T_ALL_ROOMS:
+		q->cb.rooms = (sios__rooms_done)cb;
+		break;
+	case T_COUNT:
+		q->cb.count = (sios__count_done)cb;
+		break;
+	default:
+		q->cb.answers = (sios__answers_done)cb;
+	}
+	if (sel) {
+		q->sel.nsp = sel->nsp;
+		q->sel.flags = sel->flags;
+		if (strv_copy(&q->sel.rooms, &q->sel.nrooms, sel->rooms, sel->nrooms) ||
+		    strv_copy(&q->sel.except, &q->sel.nexcept, sel->except, sel->nexcept)) {
+			q->done = 1;
+			sios__ra_req_free(q);
+			return SIOS_ENOMEM;
+		}
+	}
+	if (!cJSON_AddStringToObject(msg, "requestId", q->id)) {
+		q->done = 1;
+		sios__ra_req_free(q);
+		return SIOS_ENOMEM;
+	}
+	if ((r = count_servers(q))) {
+		q->done = 1; /* refused: the callback will not run */
+		sios__ra_req_free(q);
+		return r;
+	}
+	return 0;
+}
+
+/* ---- rooms: this server's index only ------------------------------------ */
+
+static int r_join(sios__adapter *a, struct sios_socket *s, const char *room)
+{
+	(void)a;
+	return sios__local_join(s, room);
+}
+
+static int r_leave(sios__adapter *a, struct sios_socket *s, const char *room)
+{
+	(void)a;
+	return sios__local_leave(s, room);
+}
+
+static void r_leave_all(sios__adapter *a, struct sios_socket *s)
+{
+	(void)a;
+	sios__local_leave_all(s);
+}
+
+/* ---- broadcasts --------------------------------------------------------- */
+
+static int r_broadcast(sios__adapter *ad, const sios__sel *sel, sios__bpacket *p)
+{
+	radapter *a = (radapter *)ad;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (!sios__bpacket_frame(p))
+		return p->encoded;
+	sios__local_broadcast(sel, p);
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r)
+		return 0;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	sios__rw_pack_cstr(&pk, a->uid);
+	if (sios__rw_pack_packet(&pk, p) == 0) {
+		sios__rw_pack_opts(&pk, sel, 0);
+		if (sel->nrooms == 1) {
+			/* exactly one room: its own channel, which the servers
+			 * without the room skip undecoded */
+			char *chan = strcat3(a->bchan, sel->rooms[0], "#");
+
+			if (chan)
+				sios__ra_publish(a, chan, sb.data, sb.size);
+			free(chan);
+		} else {
+			sios__ra_publish(a, a->bchan, sb.data, sb.size);
+		}
+	}
+	msgpack_sbuffer_destroy(&sb);
+	return 0;
+}
+
+static int r_broadcast_with_ack(sios__adapter *ad, const sios__sel *sel, sios__bpacket *p,
+				struct sios__bcast_ack *b)
+{
+	radapter *a = (radapter *)ad;
+	unsigned tmo = sel->timeout_ms ? sel->timeout_ms : ACK_WAIT_MAX_MS;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct req *q;
+
+	if (!sios__bpacket_frame(p))
+		return p->encoded;
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || !(q = req_new(a, T_BROADCAST, tmo))) {
+		sios__bcast_ack_servers(b, 1);
+		sios__local_broadcast_with_ack(sel, p, b);
+		return 0;
+	}
+	q->b = b;
+	sios__bcast_ack_ref(b);
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	sios__rw_pack_cstr(&pk, "uid");
+	sios__rw_pack_cstr(&pk, a->uid);
+	sios__rw_pack_cstr(&pk, "requestId");
+	sios__rw_pack_cstr(&pk, q->id);
+	sios__rw_pack_cstr(&pk, "type");
+	msgpack_pack_int(&pk, T_BROADCAST);
+	sios__rw_pack_cstr(&pk, "packet");
+	if (sios__rw_pack_packet(&pk, p) == 0) {
+		sios__rw_pack_cstr(&pk, "opts");
+		sios__rw_pack_opts(&pk, sel, tmo);
+		/* as Node: publish, then count who will answer */
+		sios__ra_publish(a, a->reqchan, sb.data, sb.size);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	sios__local_broadcast_with_ack(sel, p, b);
+	if (count_servers(q))
+		counted(q, SIOS_EIO, 1);
+	return 0;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int r_fetch(sios__adapter *ad, const sios__sel *sel, unsigned timeout_ms,
+		   sios__fetch_done cb, void *ud)
+{
+	radapter *a = (radapter *)ad;
+	cJSON *m;
+
+	if (sel->flags & SIOS_SCOPE_LOCAL) {
+		cJSON *arr = sios__local_fetch(sel);
+
+		if (!arr)
+			return SIOS_ENOMEM;
+		cb(0, arr, ud);
+		cJSON_Delete(arr);
+		return 0;
+	}
+	if (!(m = request_msg(a, T_REMOTE_FETCH)) || !add_opts(m, sel)) {
+		cJSON_Delete(m);
+		return SIOS_ENOMEM;
+	}
+	return request_start(a, T_REMOTE_FETCH, sel, timeout_ms, (void *)cb, ud, m);
+}
+
+static int r_all_rooms(sios__adapter *ad, unsigned timeout_ms, sios__rooms_done cb, void *ud)
+{
+	radapter *a = (radapter *)ad;
+
+	return request_start(a, T_ALL_ROOMS, NULL, timeout_ms, (void *)cb, ud,
+			     request_msg(a, T_ALL_ROOMS));
+}
+
+static int r_server_side_emit(sios__adapter *ad, const cJSON *data, unsigned timeout_ms,
+			      sios__answers_done cb, void *ud)
+{
+	radapter *a = (radapter *)ad;
+	cJSON *m = request_msg(a, T_SERVER_SIDE_EMIT);
+
+	if (!m || !cJSON_AddItemToObject(m, "data", cJSON_Duplicate(data, 1))) {
+		cJSON_Delete(m);
+		return SIOS_ENOMEM;
+	}
+	if (cb)
+		return request_start(a, T_SERVER_SIDE_EMIT, NULL, timeout_ms, (void *)cb, ud, m);
+	if (!a->ctx->r) {
+		cJSON_Delete(m);
+		return SIOS_EIO;
+	}
+	sios__ra_publish_json(a, a->reqchan, m);
+	return 0;
+}
+
+static int r_server_count(sios__adapter *ad, sios__count_done cb, void *ud)
+{
+	radapter *a = (radapter *)ad;
+
+	return request_start(a, T_COUNT, NULL, 0, (void *)cb, ud, cJSON_CreateObject());
+}
+
+/* Joins, leaves and disconnects apply here at once, and reach the others
+ * through Redis; this server skips its own when they come back. */
+static int remote_op(radapter *a, int type, const sios__sel *sel, const char *const *rooms,
+		     size_t n, int close)
+{
+	cJSON *m, *arr;
+
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r)
+		return 0;
+	if (!(m = request_msg(a, type)) || !add_opts(m, sel))
+		goto nomem;
+	if (type == T_REMOTE_DISCONNECT) {
+		if (!cJSON_AddBoolToObject(m, "close", close))
+			goto nomem;
+	} else if (!(arr = strv_json((char *const *)rooms, n)) ||
+		   !cJSON_AddItemToObject(m, "rooms", arr)) {
+		goto nomem;
+	}
+	sios__ra_publish_json(a, a->reqchan, m);
+	return 0;
+nomem:
+	cJSON_Delete(m);
+	return SIOS_ENOMEM;
+}
+
+static int r_add(sios__adapter *ad, const sios__sel *sel, const char *const *rooms, size_t n)
+{
+	int r = sios__local_add_sockets(sel, rooms, n);
+
+	return r ? r : remote_op((radapter *)ad, T_REMOTE_JOIN, sel, rooms, n, 0);
+}
+
+static int r_del(sios__adapter *ad, const sios__sel *sel, const char *const *rooms, size_t n)
+{
+	int r = sios__local_del_sockets(sel, rooms, n);
+
+	return r ? r : remote_op((radapter *)ad, T_REMOTE_LEAVE, sel, rooms, n, 0);
+}
+
+static int r_disconnect(sios__adapter *ad, const sios__sel *sel, int close)
+{
+	/* the request first: the local part may free what sel points into */
+	int r = remote_op((radapter *)ad, T_REMOTE_DISCONNECT, sel, NULL, 0, close);
+
+	return r ? r : sios__local_disconnect_sockets(sel, close);
+}
+
+/* Connection state recovery needs a log every server can read: this
+ * adapter keeps none (nor does Node's @socket.io/redis-adapter), so a
+ * reconnecting client gets a new socket. */
+static int r_persist(sios__adapter *a, const sios__session_state *st)
+{
+	(void)a;
+	(void)st;
+	return 0;
+}
+
+static int r_restore(sios__adapter *a, const char *pid, const char *offset,
+		     sios__restore_done cb, void *ud)
+{
+	(void)a;
+	(void)pid;
+	(void)offset;
+	cb(0, NULL, NULL, 0, ud);
+	return 0;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void subscriptions(radapter *a, int on)
+{
+	sios__redis *r = a->ctx->r;
+	const char *chans[] = {a->reqchan, a->respchan, a->myrespchan};
+
+	if (!r)
+		return;
+	if (on) {
+		sios__redis_subscribe(r, a->pattern, 1);
+		for (int i = 0; i < 3; i++)
+			sios__redis_subscribe(r, chans[i], 0);
+	} else {
+		sios__redis_unsubscribe(r, a->pattern, 1);
+		for (int i = 0; i < 3; i++)
+			sios__redis_unsubscribe(r, chans[i], 0);
+	}
+}
+
+static void r_close(sios__adapter *ad)
+{
+	radapter *a = (radapter *)ad;
+	struct req **all = NULL;
+	size_t n = 0, it = 0;
+	struct req *q;
+
+	subscriptions(a, 0);
+	/* every pending request completes, once */
+	if (a->reqs.len && (all = malloc(a->reqs.len * sizeof(*all))))
+		while ((q = sios__map_next(&a->reqs, &it)))
+			all[n++] = q;
+	for (size_t i = 0; i < n; i++) {
+		if (all[i]->type == T_BROADCAST)
+			sios__ra_req_free(all[i]);
+		else
+			sios__ra_req_complete(all[i], SIOS_ECLOSED);
+	}
+	free(all);
+	sios__ra_relays_detach(a);
+	for (radapter **pp = &a->ctx->adapters; *pp; pp = &(*pp)->next)
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	sios__map_free(&a->reqs);
+	free(a->bchan);
+	free(a->pattern);
+	free(a->reqchan);
+	free(a->respchan);
+	free(a->myrespchan);
+	free(a);
+}
+
+static const struct sios__adapter_ops redis_ops = {
+	.join = r_join,
+	.leave = r_leave,
+	.leave_all = r_leave_all,
+	.broadcast = r_broadcast,
+	.broadcast_with_ack = r_broadcast_with_ack,
+	.fetch_sockets = r_fetch,
+	.add_sockets = r_add,
+	.del_sockets = r_del,
+	.disconnect_sockets = r_disconnect,
+	.server_side_emit = r_server_side_emit,
+	.server_count = r_server_count,
+	.all_rooms = r_all_rooms,
+	.persist_session = r_persist,
+	.restore_session = r_restore,
+	.close = r_close,
+};
+
+static sios__adapter *redis_make(void *ud, struct sios_nsp *nsp)
+{
+	redis_ctx *ctx = ud;
+	radapter *a;
+	const char *name = sios__nsp_name(nsp);
+
+	if (!(a = calloc(1, sizeof(*a))))
+		return NULL;
+	a->base.ops = &redis_ops;
+	a->base.nsp = nsp;
+	a->ctx = ctx;
+	uid6(a->uid);
+	sios__map_init(&a->reqs);
+	{
+		char *pre = strcat3(ctx->prefix, "#", name);
+		char *rq = strcat3(ctx->prefix, "-request#", name);
+		char *rs = strcat3(ctx->prefix, "-response#", name);
+
+		a->bchan = pre ? strcat3(pre, "#", "") : NULL;
+		a->pattern = pre ? strcat3(pre, "#*", "") : NULL;
+		a->reqchan = rq ? strcat3(rq, "#", "") : NULL;
+		a->respchan = rs ? strcat3(rs, "#", "") : NULL;
+		a->myrespchan = rs ? strcat3(rs, "#", a->uid) : NULL;
+		free(pre);
+		free(rq);
+		free(rs);
+	}
+	if (a->myrespchan) {
+		char *full = strcat3(a->myrespchan, "#", "");
+
+		free(a->myrespchan);
+		a->myrespchan = full;
+	}
+	if (!a->bchan || !a->pattern || !a->reqchan || !a->respchan || !a->myrespchan) {
+		a->ctx = ctx;
+		r_close(&a->base);
+		return NULL;
+	}
+	a->bchan_len = strlen(a->bchan);
+	a->next = ctx->adapters;
+	ctx->adapters = a;
+	subscriptions(a, 1);
+	return &a->base;
+}
+
+/* the loop is there: connect, and subscribe for the namespaces made so far */
+static int ctx_start(void *ud, sios__loop *loop)
+{
+	redis_ctx *ctx = ud;
+	sios__redis_opts o = {.url = ctx->url, .on_message = sios__ra_on_message, .ud = ctx};
+	int r;
+
+	ctx->loop = loop;
+	if ((r = sios__redis_new(loop, &o, &ctx->r)))
+		return r;
+	for (radapter *a = ctx->adapters; a; a = a->next)
+		subscriptions(a, 1);
+	return 0;
+}
+
+static void add_stats(sios__redis_stats *to, const sios__redis_stats *s)
+{
+	to->published += s->published;
+	to->dropped += s->dropped;
+	to->reconnects += s->reconnects;
+	to->deaf += s->deaf;
+}
+
+static void ctx_stop(void *ud)
+{
+	redis_ctx *ctx = ud;
+	sios__redis *r = ctx->r;
+	sios__redis_stats st;
+
+	if (!r)
+		return;
+	ctx->r = NULL; /* from now on nothing goes out */
+	sios__redis_free(r, &st); /* requests waiting for NUMSUB end with SIOS_ECLOSED */
+	add_stats(&ctx->gone, &st);
+}
+
+static void ctx_stats(void *ud, uint64_t *drops, uint64_t *reconnects)
+{
+	redis_ctx *ctx = ud;
+	sios__redis_stats st = ctx->gone;
+
+	if (ctx->r) {
+		sios__redis_stats now;
+
+		sios__redis_get_stats(ctx->r, &now);
+		add_stats(&st, &now);
+	}
+	*drops = st.dropped;
+	*reconnects = st.reconnects + st.deaf;
+}
+
+static void ctx_free(void *ud)
+{
+	redis_ctx *ctx = ud;
+
+	ctx_stop(ctx);
+	free(ctx->url);
+	free(ctx->prefix);
+	free(ctx);
+}
+
+int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms,
+			sios__adapter_kind *out)
+{
+	redis_ctx *ctx;
+	sios__redis_url u;
+	int r;
+
+	if ((r = sios__redis_url_parse(url, &u)))
+		return r;
+	sios__redis_url_clear(&u);
+	if (!(ctx = calloc(1, sizeof(*ctx))))
+		return SIOS_ENOMEM;
+	ctx->url = sios__strdup(url);
+	ctx->prefix = sios__strdup(prefix ? prefix : "socket.io");
+	ctx->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
+	if (!ctx->url || !ctx->prefix) {
+		ctx_free(ctx);
+		return SIOS_ENOMEM;
+	}
+	memset(out, 0, sizeof(*out));
+	out->make = redis_make;
+	out->ctx = ctx;
+	out->ctx_free = ctx_free;
+	out->ctx_start = ctx_start;
+	out->ctx_stop = ctx_stop;
+	out->ctx_stats = ctx_stats;
+	return 0;
+}
