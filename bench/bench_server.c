@@ -2,7 +2,8 @@
  * bench_server: the bench contract of ../shared/BENCH.md on sios.
  * On connection a socket joins "room"; "bcast" (data) emits "msg" (data)
  * to "room", sender included; "echo" (data) with an ack is answered with
- * the same data.   bench_server [--port N]
+ * the same data.   bench_server [--port N] [--redis URL] (a cluster through
+ * Redis: redis_fanout)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -46,8 +47,12 @@ int main(int argc, char **argv)
 
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
-	if (argc == 3 && !strcmp(argv[1], "--port"))
-		sios_config_set_port(cfg, atoi(argv[2]));
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--port"))
+			sios_config_set_port(cfg, atoi(argv[i + 1]));
+		else if (!strcmp(argv[i], "--redis") && sios_config_set_redis(cfg, argv[i + 1]) < 0)
+			return 2; /* built without Redis, or a bad URL */
+	}
 	if (sios_server_new(cfg, &srv) < 0)
 		return 1;
 	sios_config_free(cfg);

@@ -7,7 +7,10 @@
  *
  *   loadgen --port P --scenario NAME [--clients N] [--inflight K] [--rate R]
  *           [--warmup S] [--duration S] [--server-pid PID] [--concurrency C]
+ *           [--port2 P2]
  *
+ * With --port2 every other client connects to a second server (redis_fanout:
+ * two servers sharing the room through Redis).
  * Scenarios: fanout (broadcasts to every client, K in flight or R per
  * second), echo (acks, closed loop or R per client per second), idle (N
  * connections held), connrate (N connections, C connecting at a time).
@@ -50,6 +53,8 @@ struct conn {
 };
 
 static int port = 3000, nclients = 100, inflight = 1, concurrency = 200;
+/* a second server (redis_fanout): every other client connects to it */
+static int port2;
 static int polling;
 static double rate = 0, warmup = 3, duration = 10;
 static const char *scenario = "echo";
@@ -603,7 +608,8 @@ static void http_readable(struct conn *c)
 
 static void start_conn(struct conn *c)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)(port2 && (c->idx & 1) ? port2 : port))};
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
 	int one = 1;
 
@@ -762,6 +768,8 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "--port"))
 			port = atoi(v);
+		else if (!strcmp(a, "--port2"))
+			port2 = atoi(v);
 		else if (!strcmp(a, "--scenario"))
 			scenario = v;
 		else if (!strcmp(a, "--clients"))

@@ -42,10 +42,13 @@ SCENARIOS = [
     ("idle5k", ["--scenario", "idle", "--clients", "5000"], "kb_per_conn", False, [], False, 1 / 8),
     ("connrate", ["--scenario", "connrate", "--clients", "5000", "--concurrency", "200"],
      "conn_per_s", True, [], True, 5),
+    # two servers sharing the room through a private redis-server, the
+    # clients split over both (issue 14's target: 10x Node)
+    ("redis_fanout", ["--scenario", "fanout", "--clients", "1000", "--inflight", "16"],
+     "deliveries_per_s", True, ["p99_ms"], False, 10),
 ]
-NOT_RUN = {
-    "redis_fanout": "needs the Redis adapter (not built yet)",
-}
+CLUSTER = {"redis_fanout"}
+NOT_RUN = {}
 
 LEGEND = ("*target*: the ratio issue 6 asks for. *floor*: the same scenario served by "
           "`bench/floor_server.c`, a bare epoll loop that does only the system calls the "
@@ -64,13 +67,13 @@ def raise_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
-def start_server(kind):
+def start_server(kind, extra=()):
     if kind == "sios":
-        cmd = [os.path.join(ROOT, "build", "bench", "bench_server"), "--port", "0"]
+        cmd = [os.path.join(ROOT, "build", "bench", "bench_server"), "--port", "0", *extra]
     elif kind == "floor":
         cmd = [os.path.join(ROOT, "build", "bench", "floor_server"), "--port", "0"]
     else:
-        cmd = ["node", os.path.join(ROOT, "bench", "node", "server.js"), "--port", "0"]
+        cmd = ["node", os.path.join(ROOT, "bench", "node", "server.js"), "--port", "0", *extra]
     proc = subprocess.Popen(["taskset", "-c", "0", *cmd], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, preexec_fn=raise_nofile, text=True)
     line = proc.stdout.readline()
@@ -90,12 +93,36 @@ def stop_server(proc):
         proc.wait()
 
 
-def run_one(kind, args, warmup, duration):
-    proc, port = start_server(kind)
+def start_redis():
+    """a private redis-server on a free loopback port, on the servers' core"""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["taskset", "-c", "0", "redis-server", "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if "Ready to accept connections" in line:
+            break
+    else:
+        raise RuntimeError("redis-server did not start")
+    return proc, f"redis://127.0.0.1:{port}"
+
+
+def run_one(kind, args, warmup, duration, cluster=False):
+    procs, redis = [], None
     try:
+        if cluster:
+            redis, url = start_redis()
+            procs = [start_server(kind, ("--redis", url)) for _ in range(2)]
+            ports = ["--port", str(procs[0][1]), "--port2", str(procs[1][1])]
+        else:
+            procs = [start_server(kind)]
+            ports = ["--port", str(procs[0][1])]
         out = subprocess.run(
             ["taskset", "-c", "1", os.path.join(ROOT, "build", "bench", "loadgen"),
-             "--port", str(port), "--server-pid", str(proc.pid),
+             *ports, "--server-pid", str(procs[0][0].pid),
              "--warmup", str(warmup), "--duration", str(duration), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300,
             preexec_fn=raise_nofile)
@@ -105,7 +132,11 @@ def run_one(kind, args, warmup, duration):
             res.setdefault("error", out.stderr.strip() or f"exit {out.returncode}")
         return res
     finally:
-        stop_server(proc)
+        for proc, _ in procs:
+            stop_server(proc)
+        if redis:
+            redis.kill()
+            redis.wait()
 
 
 def fmt(v):
@@ -171,7 +202,7 @@ def main():
         raw[name] = {k: [] for k in kinds}
         for rep in range(reps):
             for kind in kinds:
-                res = run_one(kind, args, warmup, duration)
+                res = run_one(kind, args, warmup, duration, name in CLUSTER)
                 raw[name][kind].append(res)
                 print(f"  {name:12s} {kind:5s} run {rep + 1}: {key}={fmt(res.get(key))}"
                       f" gen_cpu={res.get('gen_cpu_pct', '-')}% lost={res.get('lost', '-')}"

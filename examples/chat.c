@@ -2,13 +2,18 @@
  * chat: the sios demo. A room chat on "/", an authenticated "/admin", and
  * dynamic "/workspace-N" namespaces; GET / serves a page for a browser.
  *
- *   chat [--port N] [--admin-token T] [--client-js PATH]
+ *   chat [--port N] [--admin-token T] [--client-dir DIR] [--redis URL]
  *
  * "/":  join-room (roomId)      -> "joined" {room} to the sender,
  *                                  "user-joined" {userId,timestamp} to the room
  *       leave-room (roomId)     -> "user-left" {userId} to the room
  *       message {roomId,text}   -> "message" {userId,text,timestamp} to the room
  *       on disconnect           -> "user-left" to every room it was in
+ *       room-size (roomId, ack) -> ack(n): the sockets in the room on every
+ *                                  server of the cluster that answers
+ * With --redis URL (redis://[:password@]host:port[/db]) the chat joins a
+ * cluster: rooms, messages and room sizes span every server, sios or Node,
+ * on that Redis.
  * "/admin": auth.token must equal the admin token (connect_error
  *       "unauthorized" otherwise); admin-action is acknowledged {ok:true}.
  * "/workspace-N": message (any data) goes to the whole namespace.
@@ -120,6 +125,39 @@ static void on_message(sios_socket *s, const sios_event *ev, void *ud)
 	cJSON_AddStringToObject(o, "text", text->valuestring);
 	cJSON_AddNumberToObject(o, "timestamp", now_ms());
 	scope_emit(sc, "message", o);
+}
+
+/* the room's size across the cluster, answered when every server has */
+static void room_size_done(int status, const cJSON *sockets, void *ud)
+{
+	sios_ack *ack = ud;
+	cJSON *args = cJSON_CreateArray();
+
+	if (status < 0)
+		cJSON_AddItemToArray(args, cJSON_CreateNull());
+	else
+		cJSON_AddItemToArray(args, cJSON_CreateNumber(cJSON_GetArraySize(sockets)));
+	sios_ack_send(ack, args, NULL, 0);
+	cJSON_Delete(args);
+}
+
+static void on_room_size(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const char *room = room_arg(ev);
+	sios_ack *ack = sios_event_take_ack(ev);
+	sios_scope *sc;
+
+	(void)ud;
+	if (!ack)
+		return;
+	if (!room || sios_scope_new(sios_socket_nsp(s), &sc) < 0) {
+		room_size_done(SIOS_EINVAL, NULL, ack);
+		return;
+	}
+	sios_scope_to(sc, room);
+	if (sios_scope_fetch_sockets(sc, room_size_done, ack) < 0)
+		room_size_done(SIOS_EIO, NULL, ack); /* Redis is down */
+	sios_scope_free(sc);
 }
 
 struct leaving {
@@ -265,12 +303,13 @@ static int check(int r, const char *what)
 }
 
 static const char usage[] =
-	"usage: chat [--port N] [--admin-token T] [--client-dir DIR]\n"
+	"usage: chat [--port N] [--admin-token T] [--client-dir DIR] [--redis URL]\n"
 	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
 	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n"
 	"DIR is socket.io-client's dist/ directory, served at /socket.io/ (default:\n"
 	"tests/node_modules/socket.io-client/dist of the repository this program\n"
-	"was built in).\n";
+	"was built in). With --redis redis://[:password@]host:port[/db] the chat\n"
+	"shares its rooms with every server (sios or Node) on that Redis.\n";
 
 /* A bad command line: one line on stderr, exit status 2. */
 _Noreturn static void bad_usage(const char *fmt, ...)
@@ -308,7 +347,7 @@ static int number(const char *opt, const char *v, long max)
 int main(int argc, char **argv)
 {
 	char *found = NULL;
-	const char *dir = NULL;
+	const char *dir = NULL, *redis = NULL;
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
@@ -326,6 +365,8 @@ int main(int argc, char **argv)
 			admin_token = value(argc, argv, &i);
 		else if (!strcmp(a, "--client-dir"))
 			dir = value(argc, argv, &i);
+		else if (!strcmp(a, "--redis"))
+			redis = value(argc, argv, &i);
 		else
 			bad_usage("unknown option %s", a);
 	}
@@ -341,6 +382,9 @@ int main(int argc, char **argv)
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_set_port(cfg, port), "port");
 	check(sios_config_set_cleanup_empty_namespaces(cfg, 1), "cleanup");
+	if (redis && sios_config_set_redis(cfg, redis) < 0)
+		bad_usage("--redis: '%s' is not redis://[:password@]host:port[/db], or this "
+			  "sios has no Redis support", redis);
 	check(sios_server_new(cfg, &srv), "server (is socket.io-client installed? make deps)");
 	sios_config_free(cfg);
 	free(found);
@@ -350,6 +394,7 @@ int main(int argc, char **argv)
 	sios_nsp_on(root, "join-room", on_join, NULL);
 	sios_nsp_on(root, "leave-room", on_leave, NULL);
 	sios_nsp_on(root, "message", on_message, NULL);
+	sios_nsp_on(root, "room-size", on_room_size, NULL);
 	sios_nsp_disconnecting_callback_set(root, on_disconnecting, NULL);
 
 	check(sios_of(srv, "/admin", &admin), "namespace /admin");

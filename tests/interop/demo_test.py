@@ -15,7 +15,7 @@ from sios_test import BUILD, ROOT, run, test  # noqa: E402
 
 SAN = os.path.basename(BUILD) == "san"
 BUILD_DEBS = {"build-essential", "pkg-config", "libwebsockets-dev", "libwebsockets-evlib-uv",
-              "libuv1-dev", "libcjson-dev", "libssl-dev", "libhiredis-dev"}
+              "libuv1-dev", "libcjson-dev", "libssl-dev", "libhiredis-dev", "libmsgpack-dev"}
 TEST_ONLY = {"chromium", "python3", "python3-socketio", "python3-websocket", "python3-requests",
              "redis-server", "mandoc", "openssl"}
 

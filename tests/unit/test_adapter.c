@@ -9,10 +9,17 @@
  * bounded loops of the event loop until a condition holds, never sleeps.
  *
  * Fixtures: the in-memory adapter without and with connection state
- * recovery. (A Redis fixture joins when the Redis adapter exists.) */
+ * recovery; built with Redis, three servers with the Redis adapter on a
+ * private redis-server this test starts on a loopback port. */
+#include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/core_int.h"
@@ -981,6 +988,68 @@ static sios__adapter_kind memory_kind(const fixture *f, size_t idx)
 	return sios__adapter_memory(f->recovery_ms);
 }
 
+#if SIOS_WITH_REDIS
+static char redis_url[64];
+static pid_t redis_pid;
+
+static sios__adapter_kind redis_kind(const fixture *f, size_t idx)
+{
+	sios__adapter_kind k;
+
+	(void)f;
+	(void)idx;
+	if (sios__adapter_redis(redis_url, "sios-contract", 0, &k))
+		abort();
+	return k;
+}
+
+/* a private redis-server on a free loopback port; ready once it says so */
+static int redis_start(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), pipefd[2], port;
+	char buf[4096], portstr[16];
+	size_t have = 0;
+	ssize_t n;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len))
+		return -1;
+	port = ntohs(sa.sin_port);
+	close(fd);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (pipe(pipefd))
+		return -1;
+	if ((redis_pid = fork()) == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+		       "--save", "", "--appendonly", "no", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	while (have < sizeof(buf) - 1 && (n = read(pipefd[0], buf + have, sizeof(buf) - 1 - have)) > 0) {
+		have += (size_t)n;
+		buf[have] = 0;
+		if (strstr(buf, "Ready to accept connections"))
+			break;
+	}
+	close(pipefd[0]);
+	snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", port);
+	return strstr(buf, "Ready to accept connections") ? 0 : -1;
+}
+
+static void redis_stop(void)
+{
+	if (redis_pid > 0) {
+		kill(redis_pid, SIGKILL);
+		waitpid(redis_pid, NULL, 0);
+	}
+}
+#endif
+
 /* ---- the tracker alone ---------------------------------------------------- */
 
 static void test_tracker(void)
@@ -1060,6 +1129,17 @@ int main(void)
 	test_tracker();
 	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
 		run(&fixtures[i]);
+#if SIOS_WITH_REDIS
+	{
+		static const fixture redis = {"redis", 3, 0, redis_kind};
+		int up = redis_start() == 0;
+
+		CHECK(up, "a private redis-server runs (%s)", redis_url);
+		if (up)
+			run(&redis);
+		redis_stop();
+	}
+#endif
 	while (uv_run(&loop, UV_RUN_NOWAIT))
 		;
 	CHECK(uv_loop_close(&loop) == 0, "the loop closes: nothing left on it");
