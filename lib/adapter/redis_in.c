@@ -505,8 +505,11 @@ static void on_response(radapter *a, const char *data, size_t len)
 	msgpack_unpacked_init(&u);
 	if (!(m = decode(data, len, &u, &bins)) || !cJSON_IsObject(m) ||
 	    !cJSON_IsString(id = cJSON_GetObjectItemCaseSensitive(m, "requestId")) ||
-	    !(q = sios__map_get(&a->reqs, id->valuestring)) || q->counting)
-		goto out; /* unknown or late: ignored */
+	    !(q = sios__map_get(&a->reqs, id->valuestring)) ||
+	    (q->counting && q->type != T_BROADCAST))
+		goto out; /* unknown or late: ignored (a broadcast with acks is
+			   * published before its servers are counted: its
+			   * answers may come first, and the tracker takes them) */
 	if (q->type == T_BROADCAST) {
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "type");
 		struct sios_nsp *nsp = a->base.nsp;

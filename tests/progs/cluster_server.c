@@ -1,7 +1,7 @@
 /*
  * Test server for clusters (tests/interop/cluster.test.js):
  *
- *   cluster_server --port N --redis URL [--name NAME]
+ *   cluster_server --port N --redis URL [--name NAME] [--reuse-port 1]
  *
  * Every request is an event on "/" (and on "/other"), acknowledged with
  * its result once it is known:
@@ -327,7 +327,7 @@ int main(int argc, char **argv)
 {
 	sios_config *cfg;
 	sios_nsp *root, *other;
-	int port = 0, r;
+	int port = 0, reuse = 0, r;
 	const char *redis = NULL;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -337,16 +337,19 @@ int main(int argc, char **argv)
 			redis = argv[i + 1];
 		else if (!strcmp(argv[i], "--name"))
 			name = argv[i + 1];
+		else if (!strcmp(argv[i], "--reuse-port"))
+			reuse = atoi(argv[i + 1]);
 	}
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
 	sios_config_set_port(cfg, port);
+	sios_config_set_reuse_port(cfg, reuse);
 	if (redis && (r = sios_config_set_redis(cfg, redis)) < 0) {
 		fprintf(stderr, "cluster_server: --redis: %s\n", sios_strerror(r));
 		return 2;
 	}
 	if ((r = sios_server_new(cfg, &srv)) < 0) {
-		fprintf(stderr, "cluster_server: %s\n", sios_strerror(r));
+		fprintf(stderr, "cluster_server: %s: %s\n", sios_err_name(r), sios_strerror(r));
 		return 1;
 	}
 	sios_config_free(cfg);
