@@ -162,7 +162,7 @@ fuzz:
 	@mkdir -p $(FUZZ_BUILD)/fuzz
 	@set -e; for h in $(FUZZ_NAMES); do \
 		clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow \
-			-Iinclude -Ilib $(PKG_CFLAGS) -o $(FUZZ_BUILD)/fuzz/$$h tests/fuzz/fuzz_$$h.c \
+			-DSIOS_WITH_REDIS=$(WITH_REDIS) -Iinclude -Ilib $(PKG_CFLAGS) -o $(FUZZ_BUILD)/fuzz/$$h tests/fuzz/fuzz_$$h.c \
 			$(FUZZ_BUILD)/libsios.a $(LDLIBS_ALL); \
 	done
 	@set -e; for h in $(FUZZ_NAMES); do \

@@ -125,6 +125,10 @@ void sios__bcast_ack_answer(struct sios__bcast_ack *b, const cJSON *args,
 			    const sios_binary *bins, size_t nbins);
 /* Whether it has completed (a late count or answer is then dropped). */
 int sios__bcast_ack_done(const struct sios__bcast_ack *b);
+/* Ends it now, with status (SIOS_ETIMEDOUT, SIOS_ECLOSED) and the answers
+ * that came, unless it has completed already: for an adapter that will
+ * hear no more (its wait is over, it is closing). */
+void sios__bcast_ack_end(struct sios__bcast_ack *b, int status);
 /* A tracker for another server's broadcast with acks, which the local
  * clients answer here: each answer goes to answer(), and done() runs once,
  * when every local client asked has answered or left (after

@@ -88,20 +88,21 @@ static cJSON *strv_json(char *const *v, size_t n)
 
 /* ---- publishing --------------------------------------------------------- */
 
-void sios__ra_publish(radapter *a, const char *chan, const char *data, size_t len)
+int sios__ra_publish(radapter *a, const char *chan, const char *data, size_t len)
 {
-	if (a->ctx->r)
-		sios__redis_publish(a->ctx->r, chan, strlen(chan), data, len);
+	if (!a->ctx->r)
+		return SIOS_ECLOSED;
+	return sios__redis_publish(a->ctx->r, chan, strlen(chan), data, len);
 }
 
-void sios__ra_publish_json(radapter *a, const char *chan, cJSON *msg)
+int sios__ra_publish_json(radapter *a, const char *chan, cJSON *msg)
 {
 	char *s = msg ? cJSON_PrintUnformatted(msg) : NULL;
+	int r = s ? sios__ra_publish(a, chan, s, strlen(s)) : SIOS_ENOMEM;
 
-	if (s)
-		sios__ra_publish(a, chan, s, strlen(s));
 	free(s);
 	cJSON_Delete(msg);
+	return r;
 }
 
 /* {"uid", "type"}: a request's head, as Node orders it */
@@ -179,10 +180,19 @@ static void req_timeout(sios__timer *t)
 {
 	struct req *q = sios__container_of(t, struct req, timer);
 
-	if (q->type == T_BROADCAST)
-		sios__ra_req_free(q); /* the tracker has its own timeout: forget the id */
-	else
+	if (q->type == T_BROADCAST) {
+		/* the wait is over (the scope's timeout, or ACK_WAIT_MAX_MS
+		 * without one): a client of another server that left without
+		 * answering is never reported, so the tracker ends here */
+		struct sios_nsp *nsp = q->a->base.nsp;
+
+		sios__nsp_enter(nsp);
+		sios__bcast_ack_end(q->b, SIOS_ETIMEDOUT);
+		sios__ra_req_free(q);
+		sios__nsp_leave(nsp);
+	} else {
 		sios__ra_req_complete(q, SIOS_ETIMEDOUT);
+	}
 }
 
 static struct req *req_new(radapter *a, int type, unsigned timeout_ms)
@@ -277,9 +287,9 @@ static int request_start(radapter *a, int type, const sios__sel *sel, unsigned t
 
 	if (!msg)
 		return SIOS_ENOMEM;
-	if (!a->ctx->r) {
+	if (a->closing || !a->ctx->r) {
 		cJSON_Delete(msg);
-		return SIOS_EIO;
+		return a->closing ? SIOS_ECLOSED : SIOS_EIO;
 	}
 	if (!(q = req_new(a, type, tmo))) {
 		cJSON_Delete(msg);
@@ -354,7 +364,7 @@ static int r_broadcast(sios__adapter *ad, const sios__sel *sel, sios__bpacket *p
 	if (!sios__bpacket_frame(p))
 		return p->encoded;
 	sios__local_broadcast(sel, p);
-	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r)
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || a->closing)
 		return 0;
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
@@ -386,10 +396,12 @@ static int r_broadcast_with_ack(sios__adapter *ad, const sios__sel *sel, sios__b
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	struct req *q;
+	int published = 0;
 
 	if (!sios__bpacket_frame(p))
 		return p->encoded;
-	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || !(q = req_new(a, T_BROADCAST, tmo))) {
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || a->closing ||
+	    !(q = req_new(a, T_BROADCAST, tmo))) {
 		sios__bcast_ack_servers(b, 1);
 		sios__local_broadcast_with_ack(sel, p, b);
 		return 0;
@@ -410,12 +422,17 @@ static int r_broadcast_with_ack(sios__adapter *ad, const sios__sel *sel, sios__b
 		sios__rw_pack_cstr(&pk, "opts");
 		sios__rw_pack_opts(&pk, sel, tmo);
 		/* as Node: publish, then count who will answer */
-		sios__ra_publish(a, a->reqchan, sb.data, sb.size);
+		published = sios__ra_publish(a, a->reqchan, sb.data, sb.size) == 0;
 	}
 	msgpack_sbuffer_destroy(&sb);
 	sios__local_broadcast_with_ack(sel, p, b);
-	if (count_servers(q))
+	if (!published) {
+		/* it will reach no other server: this one alone answers */
+		sios__bcast_ack_servers(b, 1);
+		sios__ra_req_free(q);
+	} else if (count_servers(q)) {
 		counted(q, SIOS_EIO, 1);
+	}
 	return 0;
 }
 
@@ -463,9 +480,9 @@ static int r_server_side_emit(sios__adapter *ad, const cJSON *data, unsigned tim
 	}
 	if (cb)
 		return request_start(a, T_SERVER_SIDE_EMIT, NULL, timeout_ms, (void *)cb, ud, m);
-	if (!a->ctx->r) {
+	if (!a->ctx->r || a->closing) {
 		cJSON_Delete(m);
-		return SIOS_EIO;
+		return a->closing ? SIOS_ECLOSED : SIOS_EIO;
 	}
 	sios__ra_publish_json(a, a->reqchan, m);
 	return 0;
@@ -485,7 +502,7 @@ static int remote_op(radapter *a, int type, const sios__sel *sel, const char *co
 {
 	cJSON *m, *arr;
 
-	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r)
+	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || a->closing)
 		return 0;
 	if (!(m = request_msg(a, type)) || !add_opts(m, sel))
 		goto nomem;
@@ -552,7 +569,7 @@ static void subscriptions(radapter *a, int on)
 	sios__redis *r = a->ctx->r;
 	const char *chans[] = {a->reqchan, a->respchan, a->myrespchan};
 
-	if (!r)
+	if (!r || !a->pattern || !chans[0] || !chans[1] || !chans[2])
 		return;
 	if (on) {
 		sios__redis_subscribe(r, a->pattern, 1);
@@ -568,22 +585,22 @@ static void subscriptions(radapter *a, int on)
 static void r_close(sios__adapter *ad)
 {
 	radapter *a = (radapter *)ad;
-	struct req **all = NULL;
-	size_t n = 0, it = 0;
 	struct req *q;
+	size_t it;
 
+	a->closing = 1; /* what the callbacks below ask for is refused */
 	subscriptions(a, 0);
-	/* every pending request completes, once */
-	if (a->reqs.len && (all = malloc(a->reqs.len * sizeof(*all))))
-		while ((q = sios__map_next(&a->reqs, &it)))
-			all[n++] = q;
-	for (size_t i = 0; i < n; i++) {
-		if (all[i]->type == T_BROADCAST)
-			sios__ra_req_free(all[i]);
-		else
-			sios__ra_req_complete(all[i], SIOS_ECLOSED);
+	/* every pending request completes, once; each leaves the table */
+	while ((it = 0, q = sios__map_next(&a->reqs, &it))) {
+		if (q->type == T_BROADCAST) {
+			sios__nsp_enter(a->base.nsp);
+			sios__bcast_ack_end(q->b, SIOS_ECLOSED);
+			sios__ra_req_free(q);
+			sios__nsp_leave(a->base.nsp);
+		} else {
+			sios__ra_req_complete(q, SIOS_ECLOSED);
+		}
 	}
-	free(all);
 	sios__ra_relays_detach(a);
 	for (radapter **pp = &a->ctx->adapters; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
@@ -651,8 +668,13 @@ static sios__adapter *redis_make(void *ud, struct sios_nsp *nsp)
 		a->myrespchan = full;
 	}
 	if (!a->bchan || !a->pattern || !a->reqchan || !a->respchan || !a->myrespchan) {
-		a->ctx = ctx;
-		r_close(&a->base);
+		free(a->bchan);
+		free(a->pattern);
+		free(a->reqchan);
+		free(a->respchan);
+		free(a->myrespchan);
+		sios__map_free(&a->reqs);
+		free(a);
 		return NULL;
 	}
 	a->bchan_len = strlen(a->bchan);

@@ -2,6 +2,7 @@
  * server, as Node's @socket.io/redis-emitter does: the same messages on the
  * same channels, so sios and Node servers deliver them alike. One blocking
  * Redis connection per emitter (hiredis, no loop). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -161,9 +162,18 @@ static int publish(sios_emitter *em, const char *chan, const char *data, size_t 
 			freeReplyObject(r);
 			return ok ? 0 : SIOS_EIO;
 		}
-		/* the connection broke: once more on a new one */
-		redisFree(em->c);
-		em->c = NULL;
+		/* once more on a new connection only when the old one was found
+		 * closed (the message cannot have gone): after a timeout it may
+		 * have, and sending it again could deliver it twice */
+		{
+			int closed = em->c->err == REDIS_ERR_EOF ||
+				     (em->c->err == REDIS_ERR_IO && (errno == EPIPE || errno == ECONNRESET));
+
+			redisFree(em->c);
+			em->c = NULL;
+			if (!closed)
+				return SIOS_EIO;
+		}
 	}
 	return SIOS_EIO;
 }
@@ -178,9 +188,13 @@ SIOS_EXPORT int sios_emitter_emit(sios_emitter *em, const char *nsp, const char 
 	size_t n;
 	int r = SIOS_ENOMEM;
 
-	if (!em || !event || !*event || (args && !cJSON_IsArray(args)) || (nbins && !bins) ||
-	    nbins > SIOS__RW_MAX_BINS)
+	if (!em)
 		return SIOS_EINVAL;
+	if (!event || !*event || (args && !cJSON_IsArray(args)) || (nbins && !bins) ||
+	    nbins > SIOS__RW_MAX_BINS) {
+		r = SIOS_EINVAL;
+		goto out; /* the rooms were for this emit all the same */
+	}
 	/* "admin" is "/admin", as emitter.of() reads it */
 	nsp = nsp && *nsp ? nsp : "/";
 	n = strlen(nsp) + 1;

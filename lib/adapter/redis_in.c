@@ -99,7 +99,8 @@ static int bpacket_from(sios__bpacket *p, struct sios_nsp *nsp, const cJSON *pac
 	*args = NULL;
 	if (!cJSON_IsArray(data) || !cJSON_IsString(ev) || !*ev->valuestring)
 		return SIOS_EINVAL;
-	if (pn && (!cJSON_IsString(pn) || strcmp(pn->valuestring, sios__nsp_name(nsp))))
+	/* a packet without nsp is for "/", as Node reads it */
+	if (strcmp(cJSON_IsString(pn) ? pn->valuestring : pn ? "" : "/", sios__nsp_name(nsp)))
 		return SIOS_ENOENT; /* another namespace's */
 	if (!sios__placeholders_valid(data, bins->n))
 		return SIOS_EINVAL;
@@ -139,13 +140,16 @@ static void on_broadcast(radapter *a, const char *tail, size_t tlen, const char 
 
 	if (tlen) {
 		/* a room's channel: skipped undecoded unless the room is here */
-		char room[1024];
+		char *room;
+		int here;
 
-		if (tlen < 2 || tail[tlen - 1] != '#' || tlen - 1 >= sizeof(room))
+		if (tlen < 2 || tail[tlen - 1] != '#' || !(room = malloc(tlen)))
 			return;
 		memcpy(room, tail, tlen - 1);
 		room[tlen - 1] = 0;
-		if (!sios__local_has_room(nsp, room))
+		here = sios__local_has_room(nsp, room);
+		free(room);
+		if (!here)
 			return;
 	}
 	msgpack_unpacked_init(&u);
@@ -247,6 +251,20 @@ void sios__ra_relays_detach(radapter *a)
 		relay_unlink(a->relays);
 }
 
+/* every server answers a broadcast with acks with exactly one count (Node
+ * waits for it): 0 when this server cannot deliver it */
+static void send_count(radapter *a, const char *id, size_t n)
+{
+	cJSON *count = cJSON_CreateObject();
+
+	if (count && cJSON_AddNumberToObject(count, "type", T_BROADCAST_CLIENT_COUNT) &&
+	    cJSON_AddStringToObject(count, "requestId", id) &&
+	    cJSON_AddNumberToObject(count, "clientCount", (double)n))
+		sios__ra_publish_json(a, a->respchan, count);
+	else
+		cJSON_Delete(count);
+}
+
 static void on_broadcast_with_ack(radapter *a, const cJSON *m, const sios__rw_bins *bins)
 {
 	struct sios_nsp *nsp = a->base.nsp;
@@ -255,20 +273,28 @@ static void on_broadcast_with_ack(radapter *a, const cJSON *m, const sios__rw_bi
 	const cJSON *tmo = cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(opts, "flags"), "timeout");
 	struct relay_box *x;
-	cJSON *args = NULL, *count;
+	cJSON *args = NULL;
 	sios__bpacket p;
 	struct msel sel;
 	size_t n;
 
-	if (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof(x->rl.id))
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(m, "uid");
+	int r;
+
+	if (!cJSON_IsString(id))
 		return;
-	if (sios__map_get(&a->reqs, id->valuestring))
-		return; /* our own */
-	if (bpacket_from(&p, nsp, cJSON_GetObjectItemCaseSensitive(m, "packet"), bins, &args))
+	if (sios__map_get(&a->reqs, id->valuestring) ||
+	    (cJSON_IsString(uid) && !strcmp(uid->valuestring, a->uid)))
+		return; /* our own (published late, after Redis came back) */
+	if (strlen(id->valuestring) >= sizeof(x->rl.id) ||
+	    (r = bpacket_from(&p, nsp, cJSON_GetObjectItemCaseSensitive(m, "packet"), bins, &args))) {
+		send_count(a, id->valuestring, 0);
 		return;
+	}
 	if (msel_from(&sel, nsp, opts) || !(x = calloc(1, sizeof(*x)))) {
 		msel_free(&sel);
 		bpacket_done(&p, args);
+		send_count(a, id->valuestring, 0);
 		return;
 	}
 	strcpy(x->rl.id, id->valuestring);
@@ -285,6 +311,7 @@ static void on_broadcast_with_ack(radapter *a, const cJSON *m, const sios__rw_bi
 		sios__nsp_leave(nsp);
 		msel_free(&sel);
 		bpacket_done(&p, args);
+		send_count(a, id->valuestring, 0);
 		return;
 	}
 	x->rl.a = a;
@@ -293,13 +320,7 @@ static void on_broadcast_with_ack(radapter *a, const cJSON *m, const sios__rw_bi
 		a->relays->prev = &x->rl;
 	a->relays = &x->rl;
 	n = sios__local_broadcast_with_ack(&sel.sel, &p, x->b);
-	/* every server answers with exactly one count, even 0 */
-	if ((count = cJSON_CreateObject()) && cJSON_AddNumberToObject(count, "type", T_BROADCAST_CLIENT_COUNT) &&
-	    cJSON_AddStringToObject(count, "requestId", x->rl.id) &&
-	    cJSON_AddNumberToObject(count, "clientCount", (double)n))
-		sios__ra_publish_json(a, a->respchan, count);
-	else
-		cJSON_Delete(count);
+	send_count(a, x->rl.id, n);
 	sios__bcast_ack_servers(x->b, 1); /* may end it (x is gone then) */
 	sios__nsp_leave(nsp);
 	msel_free(&sel);
@@ -312,6 +333,8 @@ static void respond(radapter *a, const char *id, const char *key, cJSON *value)
 {
 	cJSON *r = cJSON_CreateObject();
 
+	if (!value)
+		value = cJSON_CreateArray(); /* out of memory: an answer all the same */
 	if (!r || !value || !cJSON_AddStringToObject(r, "requestId", id) ||
 	    !cJSON_AddItemToObject(r, key, value)) {
 		cJSON_Delete(r);
@@ -518,8 +541,11 @@ static void on_response(radapter *a, const char *data, size_t len)
 		if (cJSON_IsNumber(t) && t->valueint == T_BROADCAST_CLIENT_COUNT) {
 			const cJSON *n = cJSON_GetObjectItemCaseSensitive(m, "clientCount");
 
-			if (cJSON_IsNumber(n) && n->valuedouble >= 0)
-				sios__bcast_ack_count(q->b, (size_t)n->valuedouble);
+			/* a count no server could have is a peer's error: none */
+			sios__bcast_ack_count(q->b, cJSON_IsNumber(n) && n->valuedouble >= 0 &&
+							    n->valuedouble <= 1e9
+						    ? (size_t)n->valuedouble
+						    : 0);
 		} else if (cJSON_IsNumber(t) && t->valueint == T_BROADCAST_ACK) {
 			cJSON *args = cJSON_CreateArray();
 			cJSON *packet = cJSON_DetachItemFromObjectCaseSensitive(m, "packet");
@@ -550,14 +576,13 @@ static void on_response(radapter *a, const char *data, size_t len)
 		item = NULL;
 		q->got++;
 	}
-	if (item) {
-		if (cJSON_IsArray(item)) {
-			while ((c = cJSON_DetachItemFromArray(item, 0)))
-				if (!cJSON_AddItemToArray(q->acc, c))
-					cJSON_Delete(c);
-			q->got++;
-		}
+	if (q->type != T_SERVER_SIDE_EMIT) {
+		/* a server answered, even with something unusable (Node counts it) */
+		while (cJSON_IsArray(item) && (c = cJSON_DetachItemFromArray(item, 0)))
+			if (!cJSON_AddItemToArray(q->acc, c))
+				cJSON_Delete(c);
 		cJSON_Delete(item);
+		q->got++;
 	}
 	if (q->got >= q->expected) {
 		if (q->type == T_ALL_ROOMS)

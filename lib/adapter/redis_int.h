@@ -71,13 +71,14 @@ struct radapter {
 	size_t bchan_len;
 	sios__map reqs; /* requestId -> struct req */
 	struct relay *relays;
+	int closing; /* in r_close: new requests are refused */
 	radapter *next;
 };
 
-/* redis.c */
-void sios__ra_publish(radapter *a, const char *chan, const char *data, size_t len);
+/* redis.c: 0, or the message will not reach Redis (dropped, counted) */
+int sios__ra_publish(radapter *a, const char *chan, const char *data, size_t len);
 /* publishes msg as JSON and deletes it */
-void sios__ra_publish_json(radapter *a, const char *chan, cJSON *msg);
+int sios__ra_publish_json(radapter *a, const char *chan, cJSON *msg);
 /* the request completes: its callback runs (once) and it is freed */
 void sios__ra_req_complete(struct req *q, int status);
 void sios__ra_req_free(struct req *q);

@@ -259,11 +259,95 @@ void sios__rw_pack_opts(msgpack_packer *pk, const sios__sel *sel, unsigned timeo
 	}
 }
 
+/* the big-endian number of k bytes at p[*i], or -1 past the end */
+static int be(const unsigned char *p, size_t n, size_t *i, size_t k, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (k > n - *i)
+		return -1;
+	for (size_t j = 0; j < k; j++)
+		v = v << 8 | p[(*i)++];
+	*out = v;
+	return 0;
+}
+
+/* Walks the msgpack value without allocating: one value filling all of
+ * p, nested at most SIOS__RW_MAX_DEPTH deep, no container announcing more
+ * elements than there are bytes left. msgpack-c allocates for an array's
+ * announced size before reading it: 5 bytes could ask for gigabytes. */
+#define SIOS__RW_MAX_DEPTH 32
+static int sane(const unsigned char *p, size_t n)
+{
+	uint64_t left[SIOS__RW_MAX_DEPTH + 1];
+	int depth = 0;
+	size_t i = 0;
+
+	left[0] = 1;
+	while (depth >= 0) {
+		uint64_t len = 0, cnt = 0;
+		int container = 0, map = 0;
+		unsigned c;
+
+		if (!left[depth]) {
+			depth--;
+			continue;
+		}
+		left[depth]--;
+		if (i >= n)
+			return -1;
+		c = p[i++];
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+			len = 0;
+		} else if (c <= 0x8f) {
+			container = map = 1, cnt = c & 0x0f;
+		} else if (c <= 0x9f) {
+			container = 1, cnt = c & 0x0f;
+		} else if (c <= 0xbf) {
+			len = c & 0x1f;
+		} else if (c >= 0xc4 && c <= 0xc6) { /* bin */
+			if (be(p, n, &i, (size_t)1 << (c - 0xc4), &len))
+				return -1;
+		} else if (c >= 0xc7 && c <= 0xc9) { /* ext: length, type, data */
+			if (be(p, n, &i, (size_t)1 << (c - 0xc7), &len))
+				return -1;
+			len += 1;
+		} else if (c == 0xca || c == 0xcb) {
+			len = c == 0xca ? 4 : 8;
+		} else if (c >= 0xcc && c <= 0xd3) { /* (u)int 8..64 */
+			len = (uint64_t)1 << ((c - 0xcc) & 3);
+		} else if (c >= 0xd4 && c <= 0xd8) { /* fixext: type and 1..16 bytes */
+			len = 1 + ((uint64_t)1 << (c - 0xd4));
+		} else if (c >= 0xd9 && c <= 0xdb) { /* str */
+			if (be(p, n, &i, (size_t)1 << (c - 0xd9), &len))
+				return -1;
+		} else if (c == 0xdc || c == 0xdd || c == 0xde || c == 0xdf) {
+			if (be(p, n, &i, c == 0xdc || c == 0xde ? 2 : 4, &cnt))
+				return -1;
+			container = 1, map = c >= 0xde;
+		} else {
+			return -1; /* 0xc1: never used */
+		}
+		if (!container) {
+			if (len > n - i)
+				return -1;
+			i += (size_t)len;
+			continue;
+		}
+		/* every element takes a byte at least */
+		if (cnt > (n - i) / (map ? 2 : 1) || depth == SIOS__RW_MAX_DEPTH)
+			return -1;
+		left[++depth] = map ? cnt * 2 : cnt;
+	}
+	return i == n ? 0 : -1;
+}
+
 int sios__rw_unpack(msgpack_unpacked *u, const char *data, size_t len)
 {
 	size_t off = 0;
 
-	if (msgpack_unpack_next(u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+	if (sane((const unsigned char *)data, len) ||
+	    msgpack_unpack_next(u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
 		return SIOS_EINVAL;
 	return 0;
 }

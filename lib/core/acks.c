@@ -158,6 +158,11 @@ void sios__bcast_ack_cancel(struct sios__bcast_ack *b)
 	sios__bcast_ack_unref(b);
 }
 
+void sios__bcast_ack_end(struct sios__bcast_ack *b, int status)
+{
+	bcast_finish(b, status);
+}
+
 static void bcast_check(struct sios__bcast_ack *b)
 {
 	if (!b->finished && b->servers_known && b->reported >= b->servers &&

@@ -62,6 +62,10 @@ struct sios__redis {
 	char health_chan[64];
 	int health_sent, health_heard;
 	unsigned health_missed;
+	int hp_sent, hp_replied; /* the command connection's own check */
+	/* publishes sent and not yet answered, oldest first (Redis answers in
+	 * order): their sizes, so what a stalled Redis holds stays bounded */
+	size_t *infl, infl_head, infl_n, infl_cap, infl_bytes;
 	sios__redis_stats st;
 	int freeing;
 };
@@ -308,12 +312,47 @@ static void subscribe_one(sios__redis *r, const char *chan, int pattern)
 
 static void on_pub_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
+static int infl_push(sios__redis *r, size_t n)
+{
+	if (r->infl_n == r->infl_cap) {
+		size_t nc = r->infl_cap ? r->infl_cap * 2 : 64;
+		size_t *nv = malloc(nc * sizeof(*nv));
+
+		if (!nv)
+			return SIOS_ENOMEM;
+		for (size_t i = 0; i < r->infl_n; i++)
+			nv[i] = r->infl[(r->infl_head + i) % r->infl_cap];
+		free(r->infl);
+		r->infl = nv;
+		r->infl_cap = nc;
+		r->infl_head = 0;
+	}
+	r->infl[(r->infl_head + r->infl_n++) % r->infl_cap] = n;
+	r->infl_bytes += n;
+	return 0;
+}
+
+static void infl_pop(sios__redis *r)
+{
+	if (!r->infl_n)
+		return;
+	r->infl_bytes -= r->infl[r->infl_head];
+	r->infl_head = (r->infl_head + 1) % r->infl_cap;
+	r->infl_n--;
+}
+
 static int send_publish(sios__redis *r, const char *chan, size_t clen, const void *data,
 			size_t len)
 {
+	if (infl_push(r, clen + len))
+		return SIOS_ENOMEM;
 	if (redisAsyncCommand(r->pub.ac, on_pub_reply, r, "PUBLISH %b %b", chan, clen, data,
-			      len) != REDIS_OK)
+			      len) != REDIS_OK) {
+		/* no callback will come: take it back (it is the newest) */
+		r->infl_n--;
+		r->infl_bytes -= clen + len;
 		return SIOS_EIO;
+	}
 	return 0;
 }
 
@@ -356,7 +395,11 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		return;
 	}
 	c->up = 1;
-	c->backoff_ms = BACKOFF_MIN_MS;
+	/* with a password the backoff starts again once AUTH is accepted: a
+	 * wrong one is retried once a second, not ten times */
+	if (!r->url.password)
+		c->backoff_ms = BACKOFF_MIN_MS;
+	redisEnableKeepAlive(&((redisAsyncContext *)cac)->c); /* a vanished peer is noticed */
 	if (c->was_up)
 		r->st.reconnects++;
 	if (c->lost_logged)
@@ -371,9 +414,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		subscribe_one(r, r->health_chan, 0);
 		r->health_sent = r->health_heard = 0;
 		r->health_missed = 0;
-	} else if (r->qhead) {
-		r->holding = 1;
-		sios__loop_timer_add(r->l, &r->release, BACKOFF_MAX_MS + 250);
+	} else {
+		r->hp_sent = 0;
+		if (r->qhead) {
+			r->holding = 1;
+			sios__loop_timer_add(r->l, &r->release, BACKOFF_MAX_MS + 250);
+		}
 	}
 }
 
@@ -403,10 +449,12 @@ static void on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 	if (!rep || c->ac != ac)
 		return;
 	if (rep->type == REDIS_REPLY_ERROR) {
-		sios__log(SIOS__LOG_ERR, "redis %s: %s refused: %s", c->r->where,
-			  rep->str && !strncmp(rep->str, "ERR DB", 6) ? "SELECT" : "AUTH",
-			  rep->str ? rep->str : "");
+		sios__log_limited(SIOS__LOG_ERR, "redis %s: %s refused: %s", c->r->where,
+				  rep->str && !strncmp(rep->str, "ERR DB", 6) ? "SELECT" : "AUTH",
+				  rep->str ? rep->str : "");
 		redisAsyncDisconnect(ac); /* then again, with the backoff */
+	} else if (rep->type == REDIS_REPLY_STATUS && rep->str && !strcmp(rep->str, "OK")) {
+		c->backoff_ms = BACKOFF_MIN_MS;
 	}
 }
 
@@ -470,6 +518,7 @@ static void on_pub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 
 	(void)ac;
+	infl_pop(r);
 	if (rep && rep->type == REDIS_REPLY_INTEGER)
 		r->st.published++;
 	else
@@ -519,13 +568,27 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *privdata)
 
 /* ---- the health check --------------------------------------------------- */
 
-/* The subscriber must hear what the command connection publishes to a
- * channel of this server's own; two checks in a row unheard and it is
- * made again (a subscriber can stay connected and hear nothing). */
+static void on_health_pub(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	sios__redis *r = privdata;
+
+	if (reply && ac == r->pub.ac)
+		r->hp_replied = 1;
+}
+
+/* Every health_ms the command connection publishes to a channel of this
+ * server's own. It must answer before the next check, or it is made again
+ * (Redis stalled, or the connection is half open); the subscriber must hear
+ * it, and after two checks in a row unheard it is made again (a subscriber
+ * can stay connected and hear nothing). */
 static void health_cb(sios__timer *t)
 {
 	sios__redis *r = sios__container_of(t, sios__redis, health);
 
+	if (r->pub.up && r->hp_sent && !r->hp_replied) {
+		r->st.deaf++;
+		conn_drop(&r->pub, "answered nothing for a whole health period");
+	}
 	if (r->pub.up && r->sub.up) {
 		if (r->health_sent && !r->health_heard) {
 			if (++r->health_missed >= 2) {
@@ -535,11 +598,13 @@ static void health_cb(sios__timer *t)
 		} else {
 			r->health_missed = 0;
 		}
-		if (r->sub.up) {
-			r->health_heard = 0;
-			r->health_sent = 1;
-			redisAsyncCommand(r->pub.ac, NULL, NULL, "PUBLISH %s 1", r->health_chan);
-		}
+	}
+	if (r->pub.up) {
+		r->hp_sent = 1;
+		r->hp_replied = 0;
+		r->health_sent = r->sub.up;
+		r->health_heard = 0;
+		redisAsyncCommand(r->pub.ac, on_health_pub, r, "PUBLISH %s 1", r->health_chan);
 	}
 	sios__loop_timer_add(r->l, &r->health, r->o.health_ms);
 }
@@ -623,6 +688,7 @@ void sios__redis_free(sios__redis *r, sios__redis_stats *last)
 	}
 	if (last)
 		*last = r->st;
+	free(r->infl);
 	sios__redis_url_clear(&r->url);
 	free(r);
 }
@@ -675,6 +741,10 @@ int sios__redis_publish(sios__redis *r, const char *chan, size_t clen, const voi
 	struct qpub *q;
 
 	if (r->pub.up && !r->holding) {
+		if (r->infl_bytes + clen + len > r->o.max_buffered) {
+			count_drop(r, "Redis is not keeping up");
+			return SIOS_EDROPPED;
+		}
 		if (send_publish(r, chan, clen, data, len)) {
 			count_drop(r, "the connection is closing");
 			return SIOS_EDROPPED;

@@ -86,3 +86,23 @@ srv = [
     c(0, '42["say",null,"all"]'),
 ]
 write("server", srv)
+
+# the Redis adapter's msgpack reader: messages as Node's adapter publishes
+# them (captured), and the value forms notepack.io writes
+redis_wire = [bytes.fromhex(h) for h in (
+    # io.emit('hello', 1, 'two', {three: 3}) on socket.io#/#
+    "93a638535a71543383a47479706502a46461746194a568656c6c6f01a374776f81a5746872656503a36e7370"
+    "a12f83a5726f6f6d7390a665786365707490a5666c61677380",
+    # a type 9 ack whose answer is binary
+    "83a47479706509a9726571756573744964a6416e72563272a67061636b6574c402dead",
+    # 1.5, -200, 70000, 2^40, NaN, nil
+    "96cb3ff8000000000000d1ff38ce00011170cf0000010000000000cb7ff8000000000000c0",
+    # {n: nil, d: a date}
+    "82a16ec0a164d6ff00000001",
+    # str8 for a short string, float32, a negative fixint
+    "93d903616263ca3fc00000e0",
+    # hostile: an array header announcing 134M items; 34 levels of nesting
+    "dd08000000",
+    "91" * 34 + "c0",
+)]
+write("redis_wire", redis_wire)

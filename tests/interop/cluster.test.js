@@ -383,6 +383,8 @@ test('malformed messages on every channel are dropped; the servers go on', async
       ['socket.io#/#', Buffer.from([0x92, 0xa1, 0x78, 0x80])], // a 2-element array
       ['socket.io#/#', Buffer.from([0x93, 0xa1, 0x78, 0x81, 0xa4, 0x64, 0x61, 0x74, 0x61, 0x91, 0xa2, 0xff, 0xfe, 0x80])], // not UTF-8
       ['socket.io#/#', Buffer.concat([Buffer.alloc(64, 0x91), Buffer.from([0xc0])])], // deep nesting
+      ['socket.io#/#', Buffer.from([0xdd, 0x08, 0x00, 0x00, 0x00])], // "an array of 134M items"
+      ['socket.io-request#/#', Buffer.from([0x93, 0xdf, 0x7f, 0xff, 0xff, 0xff, 0xc0, 0xc0])],
       ['socket.io#/#red#', Buffer.from([0x93, 0xa1, 0x78, 0x80, 0x80, 0x00])], // trailing bytes
       ['socket.io-request#/#', '{"type":5,"requestId":"x","opts":{"rooms":"red"}}'],
       ['socket.io-request#/#', '{"type":7,"requestId":"y","packet":{"data":[]}}'],
