@@ -7,6 +7,8 @@
 
 #include "redis_wire.h"
 
+static cJSON *map_to_json(const msgpack_object *o, sios__rw_bins *bins);
+
 void sios__rw_bins_free(sios__rw_bins *bins)
 {
 	free(bins->v);
@@ -33,7 +35,7 @@ static cJSON *placeholder(const void *data, size_t len, sios__rw_bins *bins)
 		cJSON_Delete(o);
 		return NULL;
 	}
-	bins->v[bins->n].data = data;
+	bins->v[bins->n].data = len ? data : ""; /* msgpack-c gives NULL for none */
 	bins->v[bins->n].len = len;
 	bins->n++;
 	return o;
@@ -44,6 +46,8 @@ static cJSON *string_n(const char *s, size_t n)
 	char *z;
 	cJSON *v;
 
+	if (!n)
+		return cJSON_CreateString(""); /* s may be NULL */
 	/* cJSON strings end at a NUL: one inside cannot be carried */
 	if (!sios__utf8_valid(s, n) || memchr(s, 0, n) || !(z = malloc(n + 1)))
 		return NULL;
@@ -92,6 +96,49 @@ static cJSON *date(const msgpack_object_ext *e)
 	return cJSON_CreateString(buf);
 }
 
+/* A map as an object. A key given twice keeps its last value, as
+ * JavaScript reads it (and as JSON.parse does in the clients); a table of
+ * the keys finds them in big maps. */
+static cJSON *map_to_json(const msgpack_object *o, sios__rw_bins *bins)
+{
+	cJSON *v = cJSON_CreateObject();
+	sios__map keys;
+	int ok = v != NULL;
+
+	sios__map_init(&keys);
+	for (uint32_t i = 0; ok && i < o->via.map.size; i++) {
+		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+		cJSON *key = NULL, *item = NULL, *old;
+
+		ok = kv->key.type == MSGPACK_OBJECT_STR &&
+		     (key = string_n(kv->key.via.str.ptr, kv->key.via.str.size)) &&
+		     (item = sios__rw_to_json(&kv->val, bins));
+		if (ok && (old = sios__map_get(&keys, key->valuestring))) {
+			/* in the old one's place, under the same key (cJSON frees
+			 * an item's key with it) */
+			sios__map_del(&keys, key->valuestring); /* names old's key */
+			ok = (item->string = sios__strdup(key->valuestring)) &&
+			     cJSON_ReplaceItemViaPointer(v, old, item);
+			if (ok) {
+				ok = sios__map_put(&keys, item->string, item) == 0;
+				item = NULL;
+			}
+		} else if (ok) {
+			ok = cJSON_AddItemToObject(v, key->valuestring, item) &&
+			     sios__map_put(&keys, item->string, item) == 0;
+			item = NULL;
+		}
+		cJSON_Delete(key);
+		cJSON_Delete(item);
+	}
+	sios__map_free(&keys);
+	if (!ok) {
+		cJSON_Delete(v);
+		return NULL;
+	}
+	return v;
+}
+
 cJSON *sios__rw_to_json(const msgpack_object *o, sios__rw_bins *bins)
 {
 	cJSON *v = NULL;
@@ -129,27 +176,7 @@ cJSON *sios__rw_to_json(const msgpack_object *o, sios__rw_bins *bins)
 		}
 		return v;
 	case MSGPACK_OBJECT_MAP:
-		if (!(v = cJSON_CreateObject()))
-			return NULL;
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			const msgpack_object_kv *kv = &o->via.map.ptr[i];
-			cJSON *key, *item;
-
-			if (kv->key.type != MSGPACK_OBJECT_STR ||
-			    !(key = string_n(kv->key.via.str.ptr, kv->key.via.str.size))) {
-				cJSON_Delete(v);
-				return NULL;
-			}
-			item = sios__rw_to_json(&kv->val, bins);
-			if (!item || !cJSON_AddItemToObject(v, key->valuestring, item)) {
-				cJSON_Delete(key);
-				cJSON_Delete(item);
-				cJSON_Delete(v);
-				return NULL;
-			}
-			cJSON_Delete(key);
-		}
-		return v;
+		return map_to_json(o, bins);
 	}
 	return NULL;
 }

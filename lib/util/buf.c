@@ -203,7 +203,12 @@ int sios__strv_copy(char ***dst, size_t *dn, char *const *src, size_t sn)
 
 int sios__utf8_valid(const void *v, size_t n)
 {
-	const unsigned char *p = v, *end = p + n;
+	const unsigned char *p, *end;
+
+	if (!n)
+		return 1; /* v may be NULL */
+	p = v;
+	end = p + n;
 
 	while (p < end) {
 		unsigned c = *p;
