@@ -11,6 +11,15 @@
  *       on disconnect           -> "user-left" to every room it was in
  *       room-size (roomId, ack) -> ack(n): the sockets in the room on every
  *                                  server of the cluster that answers
+ *       presence: a client connecting with auth.userId joins "user:<userId>";
+ *       auth.friends (user ids) are told, in their rooms, "presence"
+ *       {userId, status:"online"} when its first socket connects and
+ *       {userId, status:"offline", lastSeen} when its last one goes
+ *       get-presence ([ids], ack) -> ack([{userId, status, lastSeen?}...])
+ *       set-status (status)     -> the user's friends get "presence" with it
+ *                                  ("away"; "online" sets it back)
+ *       --presence-grace MS: "offline" only after the last socket has been
+ *       gone MS milliseconds (default 0)
  * With --redis URL (redis://[:password@]host:port[/db]) the chat joins a
  * cluster: rooms, messages and room sizes span every server, sios or Node,
  * on that Redis.
@@ -31,6 +40,7 @@
 #include <sios.h>
 
 static const char *admin_token = "secret";
+static sios_presence *presence;
 
 static double now_ms(void)
 {
@@ -160,6 +170,62 @@ static void on_room_size(sios_socket *s, const sios_event *ev, void *ud)
 	sios_scope_free(sc);
 }
 
+/* auth.friends: this user's friends, as its latest socket says */
+static void friends_from_auth(sios_socket *s, sios_next *next, void *ud)
+{
+	const cJSON *auth = sios_socket_auth(s), *f;
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(auth, "userId");
+	const char *ids[256];
+	size_t n = 0;
+
+	(void)ud;
+	if (cJSON_IsString(user) && *user->valuestring) {
+		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(auth, "friends"))
+			if (cJSON_IsString(f) && *f->valuestring && n < 256)
+				ids[n++] = f->valuestring;
+		sios_presence_set_friends(presence, user->valuestring, ids, n);
+	}
+	sios_next_accept(next);
+}
+
+static void presence_got(int status, const cJSON *result, void *ud)
+{
+	sios_ack *ack = ud;
+	cJSON *args = cJSON_CreateArray();
+
+	cJSON_AddItemToArray(args, status < 0 ? cJSON_CreateNull() : cJSON_Duplicate(result, 1));
+	sios_ack_send(ack, args, NULL, 0);
+	cJSON_Delete(args);
+}
+
+static void on_get_presence(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const cJSON *list = sios_event_arg(ev, 0), *it;
+	sios_ack *ack = sios_event_take_ack(ev);
+	const char *ids[1000];
+	size_t n = 0;
+
+	(void)s;
+	(void)ud;
+	if (!ack)
+		return;
+	cJSON_ArrayForEach(it, list)
+		if (cJSON_IsString(it) && n < 1000)
+			ids[n++] = it->valuestring;
+	if (sios_presence_query(presence, ids, n, presence_got, ack) < 0)
+		presence_got(SIOS_EIO, NULL, ack);
+}
+
+static void on_set_status(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const cJSON *st = sios_event_arg(ev, 0);
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(sios_socket_auth(s), "userId");
+
+	(void)ud;
+	if (cJSON_IsString(st) && cJSON_IsString(user))
+		sios_presence_set_status(presence, user->valuestring, st->valuestring);
+}
+
 struct leaving {
 	sios_socket *s;
 	char *rooms[64];
@@ -229,6 +295,9 @@ static const char page[] =
 	"<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}"
 	"#log{border:1px solid #ccc;height:20em;overflow-y:auto;padding:.5em;list-style:none}"
 	"</style></head><body><h1>sios chat</h1>\n"
+	"<p><input id=\"me\" placeholder=\"your name\"> <input id=\"friends\" "
+	"placeholder=\"friends, comma separated\" size=\"30\"> <button id=\"login\">Sign in</button> "
+	"online friends: <span id=\"online\"></span></p>\n"
 	"<p><input id=\"room\" value=\"lobby\" placeholder=\"room\"> "
 	"<button id=\"join\">Join</button> <span id=\"status\">connecting</span></p>\n"
 	"<ul id=\"log\"></ul>\n"
@@ -236,9 +305,12 @@ static const char page[] =
 	"<button id=\"send\">Send</button></form>\n"
 	"<script src=\"/socket.io/socket.io.min.js\"></script>\n"
 	"<script>\n"
-	"const socket = io();\n"
+	"let socket = io();\n"
 	"let room = null;\n"
 	"const $ = (id) => document.getElementById(id);\n"
+	"const online = new Set();\n"
+	"const showOnline = () => { $('online').textContent = [...online].join(', ') || '-'; };\n"
+	"const wire = () => {\n"
 	"const add = (cls, text) => { const li = document.createElement('li'); li.className = cls;"
 	" li.textContent = text; $('log').appendChild(li); $('log').scrollTop = 1e9; };\n"
 	"socket.on('connect', () => { $('status').textContent = 'connected as ' + socket.id; });\n"
@@ -249,6 +321,15 @@ static const char page[] =
 	"socket.on('user-left', (d) => add('info', d.userId + ' left'));\n"
 	"socket.on('message', (m) => add('message', (m.userId === socket.id ? 'me' : m.userId)"
 	" + ': ' + m.text));\n"
+	"socket.on('presence', (p) => { if (p.status === 'offline') online.delete(p.userId);"
+	" else online.add(p.userId); showOnline(); add('info', p.userId + ' is ' + p.status); });\n"
+	"};\n"
+	"wire();\n"
+	"$('login').onclick = () => { const friends = $('friends').value.split(',')"
+	".map((f) => f.trim()).filter(Boolean); socket.disconnect(); room = null;"
+	" socket = io({ auth: { userId: $('me').value, friends } }); wire();"
+	" socket.emit('get-presence', friends, (list) => { online.clear();"
+	" for (const p of list || []) if (p.status !== 'offline') online.add(p.userId); showOnline(); }); };\n"
 	"$('join').onclick = () => { if (room) socket.emit('leave-room', room);"
 	" socket.emit('join-room', $('room').value); };\n"
 	"$('form').onsubmit = (e) => { e.preventDefault(); if (!room || !$('text').value) return;"
@@ -304,6 +385,7 @@ static int check(int r, const char *what)
 
 static const char usage[] =
 	"usage: chat [--port N] [--admin-token T] [--client-dir DIR] [--redis URL]\n"
+	"            [--presence-grace MS]\n"
 	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
 	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n"
 	"DIR is socket.io-client's dist/ directory, served at /socket.io/ (default:\n"
@@ -351,7 +433,7 @@ int main(int argc, char **argv)
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
-	int port = 3000;
+	int port = 3000, grace = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -367,6 +449,8 @@ int main(int argc, char **argv)
 			dir = value(argc, argv, &i);
 		else if (!strcmp(a, "--redis"))
 			redis = value(argc, argv, &i);
+		else if (!strcmp(a, "--presence-grace"))
+			grace = number(a, value(argc, argv, &i), 3600000);
 		else
 			bad_usage("unknown option %s", a);
 	}
@@ -395,6 +479,11 @@ int main(int argc, char **argv)
 	sios_nsp_on(root, "leave-room", on_leave, NULL);
 	sios_nsp_on(root, "message", on_message, NULL);
 	sios_nsp_on(root, "room-size", on_room_size, NULL);
+	check(sios_presence_new(root, &presence), "presence");
+	sios_nsp_use(root, friends_from_auth, NULL);
+	sios_nsp_on(root, "get-presence", on_get_presence, NULL);
+	sios_nsp_on(root, "set-status", on_set_status, NULL);
+	sios_presence_set_grace(presence, (unsigned)grace);
 	sios_nsp_disconnecting_callback_set(root, on_disconnecting, NULL);
 
 	check(sios_of(srv, "/admin", &admin), "namespace /admin");

@@ -673,6 +673,51 @@ SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *
 
 /* Counters since the server started. Fields are only ever appended: pass
  * sizeof(sios_stats) so an older program keeps working with a newer library. */
+/* ---- presence --------------------------------------------------------- */
+
+/* Who is online: a tracker on a namespace knows which user each socket
+ * belongs to, says "online" when a user's first socket connects and
+ * "offline" (with lastSeen) when the last one leaves, tells the user's
+ * friends (event "presence" to each friend's room "user:<friendId>",
+ * which every socket of a user joins), and answers queries. See
+ * sios_presence_new(3). */
+typedef struct sios_presence sios_presence;
+SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out);
+SIOS_EXPORT void sios_presence_free(sios_presence *p);
+/* The socket's user comes from auth[key] (default "userId", a string), or
+ * from sios_presence_set_user() called in a middleware. */
+SIOS_EXPORT int sios_presence_set_auth_key(sios_presence *p, const char *key);
+SIOS_EXPORT int sios_presence_set_user(sios_presence *p, sios_socket *sock, const char *user);
+/* A user's friends (the latest list counts), told of its changes. */
+SIOS_EXPORT int sios_presence_set_friends(sios_presence *p, const char *user,
+					  const char *const *friends, size_t n);
+/* Or asked for when a change needs them and none were set: answer with
+ * sios_presence_friends_send(), now or later, once. */
+typedef struct sios_presence_friends sios_presence_friends;
+typedef void (*sios_presence_friends_cb)(sios_presence *p, const char *user,
+					 sios_presence_friends *req, void *ud);
+SIOS_EXPORT void sios_presence_friends_callback_set(sios_presence *p,
+						    sios_presence_friends_cb cb, void *ud);
+SIOS_EXPORT int sios_presence_friends_send(sios_presence_friends *req,
+					   const char *const *friends, size_t n);
+/* A user's status changed: "online", "offline" (last_seen_ms set), or one
+ * the application set. */
+typedef void (*sios_presence_change_cb)(sios_presence *p, const char *user, const char *status,
+					uint64_t last_seen_ms, void *ud);
+SIOS_EXPORT void sios_presence_change_callback_set(sios_presence *p, sios_presence_change_cb cb,
+						   void *ud);
+/* "offline" only after the last socket has been gone this long (a page
+ * reload does not flap); default 0. */
+SIOS_EXPORT int sios_presence_set_grace(sios_presence *p, unsigned ms);
+/* A status of the application's ("away") for a user who is online;
+ * "online" again sets it back. */
+SIOS_EXPORT int sios_presence_set_status(sios_presence *p, const char *user, const char *status);
+/* [{userId, status, lastSeen?}, ...] in the order asked; a user never seen
+ * is {userId, status:"offline"}. result is borrowed for the call. */
+typedef void (*sios_presence_query_cb)(int status, const cJSON *result, void *ud);
+SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, size_t n,
+				    sios_presence_query_cb cb, void *ud);
+
 /* Emit into a cluster from a program that is not a server (a batch job,
  * a daemon), as Node's @socket.io/redis-emitter does: sios and Node
  * servers on that Redis deliver the events to their clients. Blocking

@@ -40,6 +40,19 @@ typedef struct sios__member sios__member;
 
 /* ---- namespaces, clients, sockets ------------------------------------- */
 
+/* What watches a namespace's sockets from above core (presence): told as
+ * a socket is about to connect, once middleware has accepted it (it may
+ * hold the CONNECT reply: it returns 1 and calls sios__socket_proceed()
+ * later), as it connects (before the CONNECT reply: it may join rooms),
+ * and when it is gone. free runs when the namespace goes. */
+struct sios__watch {
+	int (*connecting)(void *ud, struct sios_socket *s);
+	void (*connected)(void *ud, struct sios_socket *s);
+	void (*gone)(void *ud, struct sios_socket *s);
+	void (*free)(void *ud);
+	void *ud;
+};
+
 struct sios_nsp {
 	sios_server *srv;
 	char *name;
@@ -68,6 +81,7 @@ struct sios_nsp {
 	long long next_ack;
 	size_t members; /* sockets allocated in it, connecting or not */
 	sios__adapter *adapter;
+	struct sios__watch watch; /* on the namespace that configures (a parent) */
 	struct sios_nsp *next;
 };
 
@@ -113,6 +127,7 @@ struct sios_socket {
 	int state;
 	int client_gone; /* the client struct may be freed: do not touch it */
 	struct sios_next *next; /* middleware in progress */
+	int held;               /* a watcher holds its CONNECT reply */
 	sios__member *rooms;
 	size_t nrooms;
 	sios__map *room_idx; /* name -> member, past a few rooms (rooms.c) */
@@ -153,5 +168,8 @@ void sios__bpacket_clear(sios__bpacket *p);
 cJSON *sios__socket_describe(struct sios_socket *s);
 /* sios_socket_disconnect() without the thread check */
 int sios__socket_disconnect(struct sios_socket *s, int close_connection);
+/* A watcher held the socket's CONNECT: it connects now. Returns 0, or
+ * SIOS_ECLOSED when its client left meanwhile (it is then freed). */
+int sios__socket_proceed(struct sios_socket *s);
 
 #endif

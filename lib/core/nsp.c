@@ -94,6 +94,8 @@ void sios__nsp_free(struct sios_nsp *n)
 			*pp = n->next;
 			break;
 		}
+	if (n->watch.free)
+		n->watch.free(n->watch.ud);
 	if (n->adapter)
 		n->adapter->ops->close(n->adapter);
 	sios__handlers_free(n->handlers);

@@ -31,6 +31,8 @@ static void socket_connected(sios_socket *s)
 		sios__loop_timer_cancel(&c->srv->loop, &c->connect_t);
 	}
 	nsp->adapter->ops->join(nsp->adapter, s, s->id);
+	if (cfg->watch.connected)
+		cfg->watch.connected(cfg->watch.ud, s);
 	/* the CONNECT reply goes out before anything the handler emits */
 	reply = cJSON_CreateObject();
 	cJSON_AddStringToObject(reply, "sid", s->id);
@@ -56,6 +58,12 @@ static void run_middleware(sios_socket *s, struct sios__mw *m)
 	struct sios_next *nx;
 
 	if (!m) {
+		struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
+
+		if (cfg->watch.connecting && cfg->watch.connecting(cfg->watch.ud, s)) {
+			s->held = 1; /* sios__socket_proceed() comes later */
+			return;
+		}
 		socket_connected(s);
 		return;
 	}
@@ -179,6 +187,8 @@ void sios__socket_gone(sios_socket *s, int reason)
 		s->on_disc(s, reason, s->disc_ud);
 	if (cfg->on_disc)
 		cfg->on_disc(s, reason, cfg->disc_ud);
+	if (cfg->watch.gone)
+		cfg->watch.gone(cfg->watch.ud, s);
 	sios__acks_fail(s);
 	sios__bury_socket(s);
 	sios__core_leave(srv);
@@ -193,10 +203,28 @@ void sios__socket_client_closed(sios_socket *s, int reason)
 		sios__socket_gone(s, reason);
 	} else if (s->state == SIOS__SOCK_CONNECTING) {
 		s->state = SIOS__SOCK_GONE;
-		if (!s->next)
+		if (!s->next && !s->held)
 			sios__bury_socket(s);
 	}
 	s->client_gone = 1;
+}
+
+int sios__socket_proceed(sios_socket *s)
+{
+	sios_server *srv = s->nsp->srv;
+
+	if (!s->held)
+		return SIOS_EMISUSE;
+	s->held = 0;
+	sios__core_enter(srv);
+	if (s->state != SIOS__SOCK_CONNECTING) {
+		sios__bury_socket(s); /* its client left while it was held */
+		sios__core_leave(srv);
+		return SIOS_ECLOSED;
+	}
+	socket_connected(s);
+	sios__core_leave(srv);
+	return 0;
 }
 
 /* frees a buried socket, when the reaper comes */

@@ -1,0 +1,541 @@
+/* Presence: which users are online on a namespace (sios_presence_new(3)).
+ *
+ * The tracker watches the namespace's sockets from above core (the
+ * sios__watch hooks): a socket whose user is known is counted before its
+ * CONNECT reply goes out (so a client is online from the moment it sees
+ * "connect"), joins "user:<id>", and is uncounted when it goes. The first
+ * socket of a user makes it "online", the last one (after the grace period)
+ * "offline" with lastSeen; each change goes to the application's callback
+ * and, as the "presence" event, to the rooms of the user's friends.
+ *
+ * This is the in-memory store: one server. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core_int.h"
+
+struct puser {
+	sios_presence *p;
+	char *id;
+	size_t nsockets;
+	int online;
+	char *status;      /* the application's ("away"), or NULL: "online" */
+	uint64_t last_seen; /* wall clock ms; 0: never seen leaving */
+	uint64_t gone_at;
+	char **friends;
+	size_t nfriends;
+	int has_friends;
+	int grace_on;
+	sios__timer grace;
+};
+
+/* a counted socket, and a user named for a socket before it connects:
+ * each owns the key the tables file it under */
+struct psock {
+	char sid[SIOS__ID_LEN + 1];
+	struct puser *u;
+};
+
+struct ppre {
+	char sid[SIOS__ID_LEN + 1];
+	char *user;
+};
+
+struct sios_presence_friends {
+	sios_presence *p;
+	char *user;
+	struct sios_presence_friends *prev, *next;
+};
+
+struct sios_presence {
+	struct sios_nsp *nsp;
+	sios_server *srv;
+	char *auth_key;
+	unsigned grace_ms;
+	sios__map users;  /* id -> struct puser */
+	sios__map socks;  /* socket id -> struct psock */
+	sios__map preset; /* socket id -> struct ppre */
+	sios_presence_change_cb on_change;
+	void *change_ud;
+	sios_presence_friends_cb on_friends;
+	void *friends_ud;
+	struct sios_presence_friends *reqs;
+};
+
+/* ---- users ---------------------------------------------------------------- */
+
+static void strv_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void grace_cb(sios__timer *t);
+
+static struct puser *user_get(sios_presence *p, const char *id, int create)
+{
+	struct puser *u = sios__map_get(&p->users, id);
+
+	if (u || !create)
+		return u;
+	if (!(u = calloc(1, sizeof(*u))) || !(u->id = sios__strdup(id)) ||
+	    sios__map_put(&p->users, u->id, u)) {
+		if (u)
+			free(u->id);
+		free(u);
+		return NULL;
+	}
+	u->p = p;
+	sios__timer_init(&u->grace, grace_cb);
+	return u;
+}
+
+static void user_free(struct puser *u)
+{
+	sios__loop_timer_cancel(&u->p->srv->loop, &u->grace);
+	strv_free(u->friends, u->nfriends);
+	free(u->status);
+	free(u->id);
+	free(u);
+}
+
+static const char *user_status(const struct puser *u)
+{
+	return !u || !u->online ? "offline" : u->status ? u->status : "online";
+}
+
+/* {userId, status, lastSeen?} */
+static cJSON *user_json(const char *id, const struct puser *u)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o || !cJSON_AddStringToObject(o, "userId", id) ||
+	    !cJSON_AddStringToObject(o, "status", user_status(u)) ||
+	    (u && !u->online && u->last_seen &&
+	     !cJSON_AddNumberToObject(o, "lastSeen", (double)u->last_seen))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- telling the friends -------------------------------------------------- */
+
+static void tell_friends(sios_presence *p, const char *user, char *const *friends, size_t n)
+{
+	struct puser *u = sios__map_get(&p->users, user);
+	cJSON *args;
+	sios_scope *sc;
+	char room[512];
+	size_t rooms = 0;
+
+	if (!n || sios_scope_new(p->nsp, &sc))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if ((size_t)snprintf(room, sizeof(room), "user:%s", friends[i]) >= sizeof(room))
+			continue;
+		rooms += sios_scope_to(sc, room) == 0;
+	}
+	if (rooms && (args = cJSON_CreateArray())) {
+		cJSON_AddItemToArray(args, user_json(user, u));
+		sios_scope_emit(sc, "presence", args, NULL, 0);
+		cJSON_Delete(args);
+	}
+	sios_scope_free(sc);
+}
+
+static void announce(struct puser *u)
+{
+	sios_presence *p = u->p;
+	const char *status = user_status(u);
+
+	if (p->on_change)
+		p->on_change(p, u->id, status, u->online ? 0 : u->last_seen, p->change_ud);
+	if (u->has_friends) {
+		tell_friends(p, u->id, u->friends, u->nfriends);
+	} else if (p->on_friends) {
+		struct sios_presence_friends *q = calloc(1, sizeof(*q));
+
+		if (!q || !(q->user = sios__strdup(u->id))) {
+			free(q);
+			return;
+		}
+		q->p = p;
+		q->next = p->reqs;
+		if (p->reqs)
+			p->reqs->prev = q;
+		p->reqs = q;
+		p->on_friends(p, u->id, q, p->friends_ud);
+	}
+}
+
+static void req_unlink(struct sios_presence_friends *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		q->p->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+}
+
+static int strv_set(char ***v, size_t *vn, const char *const *src, size_t n)
+{
+	char **nv = n ? calloc(n, sizeof(*nv)) : NULL;
+
+	if (n && !nv)
+		return SIOS_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!src[i] || !*src[i] || !(nv[i] = sios__strdup(src[i]))) {
+			strv_free(nv, n);
+			return src[i] && *src[i] ? SIOS_ENOMEM : SIOS_EINVAL;
+		}
+	strv_free(*v, *vn);
+	*v = nv;
+	*vn = n;
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_friends_send(sios_presence_friends *q, const char *const *friends,
+					   size_t n)
+{
+	sios_presence *p;
+	struct puser *u;
+	int r;
+
+	if (!q || (n && !friends))
+		return SIOS_EINVAL;
+	p = q->p;
+	if (SIOS__OFF_LOOP(&p->srv->loop))
+		return SIOS_EMISUSE;
+	req_unlink(q);
+	u = sios__map_get(&p->users, q->user);
+	/* kept for the user's next changes, unless set meanwhile */
+	if (u && !u->has_friends && (r = strv_set(&u->friends, &u->nfriends, friends, n)) == 0)
+		u->has_friends = 1;
+	sios__core_enter(p->srv);
+	tell_friends(p, q->user, (char *const *)friends, n);
+	sios__core_leave(p->srv);
+	free(q->user);
+	free(q);
+	return 0;
+}
+
+/* ---- the watch hooks ------------------------------------------------------ */
+
+static void pre_drop(sios_presence *p, const char *sid)
+{
+	struct ppre *x = sios__map_del(&p->preset, sid);
+
+	if (x) {
+		free(x->user);
+		free(x);
+	}
+}
+
+static const char *socket_user(sios_presence *p, sios_socket *s)
+{
+	const struct ppre *pre = sios__map_get(&p->preset, s->id);
+	const cJSON *a;
+
+	if (pre)
+		return pre->user;
+	a = cJSON_GetObjectItemCaseSensitive(sios_socket_auth(s), p->auth_key);
+	return cJSON_IsString(a) && *a->valuestring && strlen(a->valuestring) < 256
+		       ? a->valuestring
+		       : NULL;
+}
+
+static int w_connecting(void *ud, sios_socket *s)
+{
+	sios_presence *p = ud;
+	const char *id = socket_user(p, s);
+	struct puser *u;
+	struct psock *ps;
+
+	if (!id || !(u = user_get(p, id, 1)) || !(ps = calloc(1, sizeof(*ps)))) {
+		pre_drop(p, s->id);
+		return 0; /* not a user's socket: not counted */
+	}
+	memcpy(ps->sid, s->id, sizeof(ps->sid));
+	ps->u = u;
+	pre_drop(p, s->id); /* (id may be its string: not used from here) */
+	if (sios__map_put(&p->socks, ps->sid, ps)) {
+		free(ps);
+		return 0;
+	}
+	if (u->nsockets++ == 0) {
+		if (u->grace_on) {
+			/* back within the grace period: nothing happened */
+			sios__loop_timer_cancel(&p->srv->loop, &u->grace);
+			u->grace_on = 0;
+		} else if (!u->online) {
+			u->online = 1;
+			announce(u);
+		}
+	}
+	return 0;
+}
+
+static void w_connected(void *ud, sios_socket *s)
+{
+	sios_presence *p = ud;
+	struct psock *ps = sios__map_get(&p->socks, s->id);
+	char room[512];
+
+	if (ps && (size_t)snprintf(room, sizeof(room), "user:%s", ps->u->id) < sizeof(room))
+		sios_socket_join(s, room);
+}
+
+static void go_offline(struct puser *u)
+{
+	u->online = 0;
+	u->last_seen = u->gone_at;
+	free(u->status);
+	u->status = NULL;
+	announce(u);
+}
+
+static void grace_cb(sios__timer *t)
+{
+	struct puser *u = sios__container_of(t, struct puser, grace);
+	sios_server *srv = u->p->srv;
+
+	sios__core_enter(srv);
+	u->grace_on = 0;
+	if (!u->nsockets && u->online)
+		go_offline(u);
+	sios__core_leave(srv);
+}
+
+static void w_gone(void *ud, sios_socket *s)
+{
+	sios_presence *p = ud;
+	struct psock *ps;
+	struct puser *u;
+
+	pre_drop(p, s->id);
+	if (!(ps = sios__map_del(&p->socks, s->id)))
+		return;
+	u = ps->u;
+	free(ps);
+	if (--u->nsockets)
+		return;
+	u->gone_at = sios__wall_ms();
+	if (p->grace_ms) {
+		u->grace_on = 1;
+		sios__loop_timer_add(&p->srv->loop, &u->grace, p->grace_ms);
+	} else {
+		go_offline(u);
+	}
+}
+
+static void presence_destroy(sios_presence *p)
+{
+	size_t it = 0;
+	void *v;
+
+	while (p->reqs) {
+		struct sios_presence_friends *q = p->reqs;
+
+		p->reqs = q->next;
+		free(q->user);
+		free(q);
+	}
+	while ((v = sios__map_next(&p->users, &it)))
+		user_free(v);
+	it = 0;
+	while ((v = sios__map_next(&p->socks, &it)))
+		free(v);
+	it = 0;
+	while ((v = sios__map_next(&p->preset, &it))) {
+		free(((struct ppre *)v)->user);
+		free(v);
+	}
+	sios__map_free(&p->users);
+	sios__map_free(&p->socks);
+	sios__map_free(&p->preset);
+	free(p->auth_key);
+	free(p);
+}
+
+static void w_free(void *ud) { presence_destroy(ud); }
+
+/* ---- the API ---------------------------------------------------------------- */
+
+SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out)
+{
+	sios_presence *p;
+
+	if (!out)
+		return SIOS_EINVAL;
+	*out = NULL;
+	if (!nsp)
+		return SIOS_EINVAL;
+	if (SIOS__OFF_LOOP(&nsp->srv->loop))
+		return SIOS_EMISUSE;
+	if (nsp->watch.ud)
+		return SIOS_EEXIST;
+	if (nsp->parent || nsp->is_pattern)
+		return SIOS_EINVAL; /* a namespace with sockets of its own */
+	if (!(p = calloc(1, sizeof(*p))) || !(p->auth_key = sios__strdup("userId"))) {
+		free(p);
+		return SIOS_ENOMEM;
+	}
+	p->nsp = nsp;
+	p->srv = nsp->srv;
+	sios__map_init(&p->users);
+	sios__map_init(&p->socks);
+	sios__map_init(&p->preset);
+	nsp->watch.connecting = w_connecting;
+	nsp->watch.connected = w_connected;
+	nsp->watch.gone = w_gone;
+	nsp->watch.free = w_free;
+	nsp->watch.ud = p;
+	*out = p;
+	return 0;
+}
+
+SIOS_EXPORT void sios_presence_free(sios_presence *p)
+{
+	if (!p)
+		return;
+	memset(&p->nsp->watch, 0, sizeof(p->nsp->watch));
+	presence_destroy(p);
+}
+
+SIOS_EXPORT int sios_presence_set_auth_key(sios_presence *p, const char *key)
+{
+	char *k;
+
+	if (!p || !key || !*key)
+		return SIOS_EINVAL;
+	if (!(k = sios__strdup(key)))
+		return SIOS_ENOMEM;
+	free(p->auth_key);
+	p->auth_key = k;
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_set_user(sios_presence *p, sios_socket *s, const char *user)
+{
+	struct ppre *x;
+	char *u;
+
+	if (!p || !s || !user || !*user || strlen(user) >= 256 || sios__cfg_nsp(s->nsp) != p->nsp)
+		return SIOS_EINVAL;
+	if (s->state != SIOS__SOCK_CONNECTING)
+		return SIOS_EMISUSE; /* counted as it connects: say it before */
+	if (!(u = sios__strdup(user)))
+		return SIOS_ENOMEM;
+	if ((x = sios__map_get(&p->preset, s->id))) {
+		free(x->user);
+		x->user = u;
+		return 0;
+	}
+	if (!(x = calloc(1, sizeof(*x)))) {
+		free(u);
+		return SIOS_ENOMEM;
+	}
+	memcpy(x->sid, s->id, sizeof(x->sid));
+	x->user = u;
+	if (sios__map_put(&p->preset, x->sid, x)) {
+		free(u);
+		free(x);
+		return SIOS_ENOMEM;
+	}
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_set_friends(sios_presence *p, const char *user,
+					  const char *const *friends, size_t n)
+{
+	struct puser *u;
+	int r;
+
+	if (!p || !user || !*user || (n && !friends))
+		return SIOS_EINVAL;
+	if (!(u = user_get(p, user, 1)))
+		return SIOS_ENOMEM;
+	if ((r = strv_set(&u->friends, &u->nfriends, friends, n)))
+		return r;
+	u->has_friends = 1;
+	return 0;
+}
+
+SIOS_EXPORT void sios_presence_friends_callback_set(sios_presence *p,
+						    sios_presence_friends_cb cb, void *ud)
+{
+	if (p) {
+		p->on_friends = cb;
+		p->friends_ud = ud;
+	}
+}
+
+SIOS_EXPORT void sios_presence_change_callback_set(sios_presence *p, sios_presence_change_cb cb,
+						   void *ud)
+{
+	if (p) {
+		p->on_change = cb;
+		p->change_ud = ud;
+	}
+}
+
+SIOS_EXPORT int sios_presence_set_grace(sios_presence *p, unsigned ms)
+{
+	if (!p)
+		return SIOS_EINVAL;
+	p->grace_ms = ms;
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_set_status(sios_presence *p, const char *user, const char *status)
+{
+	struct puser *u;
+	char *st = NULL;
+
+	if (!p || !user || !status || !*status || !strcmp(status, "offline") ||
+	    strlen(status) >= 64)
+		return SIOS_EINVAL;
+	if (!(u = user_get(p, user, 0)) || !u->online)
+		return SIOS_ENOENT; /* only an online user has a status to set */
+	if (strcmp(status, "online") && !(st = sios__strdup(status)))
+		return SIOS_ENOMEM;
+	if (!strcmp(user_status(u), status)) {
+		free(st);
+		return 0; /* no change, nothing to tell */
+	}
+	free(u->status);
+	u->status = st;
+	sios__core_enter(p->srv);
+	announce(u);
+	sios__core_leave(p->srv);
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, size_t n,
+				    sios_presence_query_cb cb, void *ud)
+{
+	cJSON *res;
+
+	if (!p || !cb || (n && !users))
+		return SIOS_EINVAL;
+	if (SIOS__OFF_LOOP(&p->srv->loop))
+		return SIOS_EMISUSE;
+	if (!(res = cJSON_CreateArray()))
+		return SIOS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		cJSON *o;
+
+		if (!users[i] || !(o = user_json(users[i], sios__map_get(&p->users, users[i])))) {
+			cJSON_Delete(res);
+			return users[i] ? SIOS_ENOMEM : SIOS_EINVAL;
+		}
+		cJSON_AddItemToArray(res, o);
+	}
+	cb(0, res, ud);
+	cJSON_Delete(res);
+	return 0;
+}
