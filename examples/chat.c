@@ -20,6 +20,9 @@
  *                                  ("away"; "online" sets it back)
  *       --presence-grace MS: "offline" only after the last socket has been
  *       gone MS milliseconds (default 0)
+ *       --presence-ttl SECONDS (default 30): with --redis, when a server
+ *       process dies the others report its users offline within that time
+ *       plus a few seconds (unless they still have a socket elsewhere)
  * With --redis URL (redis://[:password@]host:port[/db]) the chat joins a
  * cluster: rooms, messages and room sizes span every server, sios or Node,
  * on that Redis.
@@ -385,7 +388,7 @@ static int check(int r, const char *what)
 
 static const char usage[] =
 	"usage: chat [--port N] [--admin-token T] [--client-dir DIR] [--redis URL]\n"
-	"            [--presence-grace MS]\n"
+	"            [--presence-grace MS] [--presence-ttl SECONDS]\n"
 	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
 	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n"
 	"DIR is socket.io-client's dist/ directory, served at /socket.io/ (default:\n"
@@ -433,7 +436,7 @@ int main(int argc, char **argv)
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
-	int port = 3000, grace = 0;
+	int port = 3000, grace = 0, ttl = 30;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -451,6 +454,8 @@ int main(int argc, char **argv)
 			redis = value(argc, argv, &i);
 		else if (!strcmp(a, "--presence-grace"))
 			grace = number(a, value(argc, argv, &i), 3600000);
+		else if (!strcmp(a, "--presence-ttl"))
+			ttl = number(a, value(argc, argv, &i), 86400);
 		else
 			bad_usage("unknown option %s", a);
 	}
@@ -484,6 +489,8 @@ int main(int argc, char **argv)
 	sios_nsp_on(root, "get-presence", on_get_presence, NULL);
 	sios_nsp_on(root, "set-status", on_set_status, NULL);
 	sios_presence_set_grace(presence, (unsigned)grace);
+	if (sios_presence_set_ttl(presence, (unsigned)ttl) < 0)
+		bad_usage("--presence-ttl: %d is not from 3 to 86400 seconds", ttl);
 	sios_nsp_disconnecting_callback_set(root, on_disconnecting, NULL);
 
 	check(sios_of(srv, "/admin", &admin), "namespace /admin");

@@ -709,6 +709,10 @@ SIOS_EXPORT void sios_presence_change_callback_set(sios_presence *p, sios_presen
 /* "offline" only after the last socket has been gone this long (a page
  * reload does not flap); default 0. */
 SIOS_EXPORT int sios_presence_set_grace(sios_presence *p, unsigned ms);
+/* In a cluster (sios_config_set_redis) each server keeps a heartbeat in
+ * Redis for this long (default 30 s, 3 to 86400): when a server dies, the
+ * others find its heartbeat gone and report its users offline. */
+SIOS_EXPORT int sios_presence_set_ttl(sios_presence *p, unsigned seconds);
 /* A status of the application's ("away") for a user who is online;
  * "online" again sets it back. */
 SIOS_EXPORT int sios_presence_set_status(sios_presence *p, const char *user, const char *status);

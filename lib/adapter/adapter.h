@@ -213,6 +213,9 @@ typedef struct sios__adapter_kind {
 	void (*ctx_stop)(void *ctx);
 	/* (may be NULL) what the cluster link lost and how often it came back */
 	void (*ctx_stats)(void *ctx, uint64_t *drops, uint64_t *reconnects);
+	/* (may be NULL) the server's Redis connections, for the stores that
+	 * share them (presence); NULL before the start and after the stop */
+	struct sios__redis *(*ctx_redis)(void *ctx);
 } sios__adapter_kind;
 
 /* The in-memory adapter: this server alone. With recovery_ms it keeps the

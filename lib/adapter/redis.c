@@ -735,6 +735,8 @@ static void ctx_stats(void *ud, uint64_t *drops, uint64_t *reconnects)
 	*reconnects = st.reconnects + st.deaf;
 }
 
+static sios__redis *ctx_redis(void *ud) { return ((redis_ctx *)ud)->r; }
+
 static void ctx_free(void *ud)
 {
 	redis_ctx *ctx = ud;
@@ -771,5 +773,6 @@ int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms
 	out->ctx_start = ctx_start;
 	out->ctx_stop = ctx_stop;
 	out->ctx_stats = ctx_stats;
+	out->ctx_redis = ctx_redis;
 	return 0;
 }

@@ -8,60 +8,14 @@
  * "offline" with lastSeen; each change goes to the application's callback
  * and, as the "presence" event, to the rooms of the user's friends.
  *
- * This is the in-memory store: one server. */
+ * Alone, the tracker is the in-memory store (one server). In a cluster
+ * (the server has Redis) it keeps each user's sockets and state in Redis
+ * (store_redis.c), where every server counts and transitions are atomic. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core_int.h"
-
-struct puser {
-	sios_presence *p;
-	char *id;
-	size_t nsockets;
-	int online;
-	char *status;      /* the application's ("away"), or NULL: "online" */
-	uint64_t last_seen; /* wall clock ms; 0: never seen leaving */
-	uint64_t gone_at;
-	char **friends;
-	size_t nfriends;
-	int has_friends;
-	int grace_on;
-	sios__timer grace;
-};
-
-/* a counted socket, and a user named for a socket before it connects:
- * each owns the key the tables file it under */
-struct psock {
-	char sid[SIOS__ID_LEN + 1];
-	struct puser *u;
-};
-
-struct ppre {
-	char sid[SIOS__ID_LEN + 1];
-	char *user;
-};
-
-struct sios_presence_friends {
-	sios_presence *p;
-	char *user;
-	struct sios_presence_friends *prev, *next;
-};
-
-struct sios_presence {
-	struct sios_nsp *nsp;
-	sios_server *srv;
-	char *auth_key;
-	unsigned grace_ms;
-	sios__map users;  /* id -> struct puser */
-	sios__map socks;  /* socket id -> struct psock */
-	sios__map preset; /* socket id -> struct ppre */
-	sios_presence_change_cb on_change;
-	void *change_ud;
-	sios_presence_friends_cb on_friends;
-	void *friends_ud;
-	struct sios_presence_friends *reqs;
-};
+#include "presence_int.h"
 
 /* ---- users ---------------------------------------------------------------- */
 
@@ -74,7 +28,7 @@ static void strv_free(char **v, size_t n)
 
 static void grace_cb(sios__timer *t);
 
-static struct puser *user_get(sios_presence *p, const char *id, int create)
+struct puser *sios__presence_user(sios_presence *p, const char *id, int create)
 {
 	struct puser *u = sios__map_get(&p->users, id);
 
@@ -107,25 +61,30 @@ static const char *user_status(const struct puser *u)
 }
 
 /* {userId, status, lastSeen?} */
-static cJSON *user_json(const char *id, const struct puser *u)
+static cJSON *state_json(const char *id, const char *status, uint64_t last_seen)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	if (!o || !cJSON_AddStringToObject(o, "userId", id) ||
-	    !cJSON_AddStringToObject(o, "status", user_status(u)) ||
-	    (u && !u->online && u->last_seen &&
-	     !cJSON_AddNumberToObject(o, "lastSeen", (double)u->last_seen))) {
+	    !cJSON_AddStringToObject(o, "status", status) ||
+	    (!strcmp(status, "offline") && last_seen &&
+	     !cJSON_AddNumberToObject(o, "lastSeen", (double)last_seen))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
 	return o;
 }
 
+static cJSON *user_json(const char *id, const struct puser *u)
+{
+	return state_json(id, user_status(u), u && !u->online ? u->last_seen : 0);
+}
+
 /* ---- telling the friends -------------------------------------------------- */
 
-static void tell_friends(sios_presence *p, const char *user, char *const *friends, size_t n)
+void sios__presence_tell(sios_presence *p, const char *user, const char *status,
+			 uint64_t last_seen, char *const *friends, size_t n)
 {
-	struct puser *u = sios__map_get(&p->users, user);
 	cJSON *args;
 	sios_scope *sc;
 	char room[512];
@@ -139,36 +98,49 @@ static void tell_friends(sios_presence *p, const char *user, char *const *friend
 		rooms += sios_scope_to(sc, room) == 0;
 	}
 	if (rooms && (args = cJSON_CreateArray())) {
-		cJSON_AddItemToArray(args, user_json(user, u));
+		cJSON_AddItemToArray(args, state_json(user, status, last_seen));
 		sios_scope_emit(sc, "presence", args, NULL, 0);
 		cJSON_Delete(args);
 	}
 	sios_scope_free(sc);
 }
 
-static void announce(struct puser *u)
+void sios__presence_announce(sios_presence *p, const char *user, const char *status,
+			     uint64_t last_seen, int friends)
 {
-	sios_presence *p = u->p;
-	const char *status = user_status(u);
+	struct puser *u = sios__map_get(&p->users, user);
 
+	if (strcmp(status, "offline"))
+		last_seen = 0;
 	if (p->on_change)
-		p->on_change(p, u->id, status, u->online ? 0 : u->last_seen, p->change_ud);
-	if (u->has_friends) {
-		tell_friends(p, u->id, u->friends, u->nfriends);
+		p->on_change(p, user, status, last_seen, p->change_ud);
+	if (p->redis)
+		sios__pr_publish(p, user, status, last_seen);
+	if (!friends)
+		return;
+	if (u && u->has_friends) {
+		sios__presence_tell(p, user, status, last_seen, u->friends, u->nfriends);
 	} else if (p->on_friends) {
 		struct sios_presence_friends *q = calloc(1, sizeof(*q));
 
-		if (!q || !(q->user = sios__strdup(u->id))) {
+		if (!q || !(q->user = sios__strdup(user))) {
 			free(q);
 			return;
 		}
+		q->status = sios__strdup(status);
+		q->last_seen = last_seen;
 		q->p = p;
 		q->next = p->reqs;
 		if (p->reqs)
 			p->reqs->prev = q;
 		p->reqs = q;
-		p->on_friends(p, u->id, q, p->friends_ud);
+		p->on_friends(p, user, q, p->friends_ud);
 	}
+}
+
+static void announce(struct puser *u)
+{
+	sios__presence_announce(u->p, u->id, user_status(u), u->online ? 0 : u->last_seen, 1);
 }
 
 static void req_unlink(struct sios_presence_friends *q)
@@ -215,9 +187,13 @@ SIOS_EXPORT int sios_presence_friends_send(sios_presence_friends *q, const char 
 	/* kept for the user's next changes, unless set meanwhile */
 	if (u && !u->has_friends && (r = strv_set(&u->friends, &u->nfriends, friends, n)) == 0)
 		u->has_friends = 1;
+	if (u && p->redis)
+		sios__pr_set_friends(p, q->user, u->friends, u->nfriends);
 	sios__core_enter(p->srv);
-	tell_friends(p, q->user, (char *const *)friends, n);
+	sios__presence_tell(p, q->user, q->status ? q->status : "online", q->last_seen,
+			    (char *const *)friends, n);
 	sios__core_leave(p->srv);
+	free(q->status);
 	free(q->user);
 	free(q);
 	return 0;
@@ -255,7 +231,7 @@ static int w_connecting(void *ud, sios_socket *s)
 	struct puser *u;
 	struct psock *ps;
 
-	if (!id || !(u = user_get(p, id, 1)) || !(ps = calloc(1, sizeof(*ps)))) {
+	if (!id || !(u = sios__presence_user(p, id, 1)) || !(ps = calloc(1, sizeof(*ps)))) {
 		pre_drop(p, s->id);
 		return 0; /* not a user's socket: not counted */
 	}
@@ -264,6 +240,19 @@ static int w_connecting(void *ud, sios_socket *s)
 	pre_drop(p, s->id); /* (id may be its string: not used from here) */
 	if (sios__map_put(&p->socks, ps->sid, ps)) {
 		free(ps);
+		return 0;
+	}
+	if (p->redis) {
+		/* Redis decides whether the user comes online; the CONNECT
+		 * reply waits for it */
+		if (u->nsockets++ == 0 && u->grace_on) {
+			sios__loop_timer_cancel(&p->srv->loop, &u->grace);
+			u->grace_on = 0;
+		}
+		if (sios__pr_add(p, ps)) {
+			ps->held = s;
+			return 1;
+		}
 		return 0;
 	}
 	if (u->nsockets++ == 0) {
@@ -305,9 +294,55 @@ static void grace_cb(sios__timer *t)
 
 	sios__core_enter(srv);
 	u->grace_on = 0;
-	if (!u->nsockets && u->online)
+	if (u->p->redis) {
+		if (!u->nsockets) /* and none elsewhere, Redis says */
+			sios__pr_offline_if_empty(u->p, u->id, u->gone_at);
+	} else if (!u->nsockets && u->online) {
 		go_offline(u);
+	}
 	sios__core_leave(srv);
+}
+
+/* a socket gone from this server: the last of its user here starts the
+ * grace period, or (none) goes offline */
+static void socket_uncounted(sios_presence *p, struct puser *u, const char *sid)
+{
+	if (--u->nsockets && !p->redis)
+		return;
+	u->gone_at = sios__wall_ms();
+	if (p->redis) {
+		sios__pr_remove(p, u->id, sid, u->gone_at);
+		return;
+	}
+	if (p->grace_ms) {
+		u->grace_on = 1;
+		sios__loop_timer_add(&p->srv->loop, &u->grace, p->grace_ms);
+	} else {
+		go_offline(u);
+	}
+}
+
+void sios__presence_grace(sios_presence *p, struct puser *u)
+{
+	if (u->nsockets || u->grace_on)
+		return;
+	u->grace_on = 1;
+	sios__loop_timer_add(&p->srv->loop, &u->grace, p->grace_ms);
+}
+
+void sios__presence_release(sios_presence *p, struct psock *ps)
+{
+	sios_socket *s = ps->held;
+	struct puser *u = ps->u;
+	char sid[SIOS__ID_LEN + 1];
+
+	ps->held = NULL;
+	if (!s || sios__socket_proceed(s) != SIOS_ECLOSED)
+		return;
+	/* its client left while Redis counted it: it never connected */
+	memcpy(sid, ps->sid, sizeof(sid));
+	free(sios__map_del(&p->socks, sid));
+	socket_uncounted(p, u, sid);
 }
 
 static void w_gone(void *ud, sios_socket *s)
@@ -321,15 +356,7 @@ static void w_gone(void *ud, sios_socket *s)
 		return;
 	u = ps->u;
 	free(ps);
-	if (--u->nsockets)
-		return;
-	u->gone_at = sios__wall_ms();
-	if (p->grace_ms) {
-		u->grace_on = 1;
-		sios__loop_timer_add(&p->srv->loop, &u->grace, p->grace_ms);
-	} else {
-		go_offline(u);
-	}
+	socket_uncounted(p, u, s->id);
 }
 
 static void presence_destroy(sios_presence *p)
@@ -337,10 +364,22 @@ static void presence_destroy(sios_presence *p)
 	size_t it = 0;
 	void *v;
 
+	if (p->redis)
+		sios__pr_stop(p);
+	/* sockets whose CONNECT waits for Redis go on without presence */
+	while ((v = sios__map_next(&p->socks, &it)))
+		if (((struct psock *)v)->held) {
+			sios_socket *s = ((struct psock *)v)->held;
+
+			((struct psock *)v)->held = NULL;
+			sios__socket_proceed(s);
+		}
+	it = 0;
 	while (p->reqs) {
 		struct sios_presence_friends *q = p->reqs;
 
 		p->reqs = q->next;
+		free(q->status);
 		free(q->user);
 		free(q);
 	}
@@ -389,6 +428,16 @@ SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out)
 	sios__map_init(&p->users);
 	sios__map_init(&p->socks);
 	sios__map_init(&p->preset);
+	p->ttl_s = 30;
+	if (sios__pr_conn(p)) {
+		int r;
+
+		p->redis = 1;
+		if ((r = sios__pr_start(p))) {
+			presence_destroy(p);
+			return r;
+		}
+	}
 	nsp->watch.connecting = w_connecting;
 	nsp->watch.connected = w_connected;
 	nsp->watch.gone = w_gone;
@@ -457,11 +506,13 @@ SIOS_EXPORT int sios_presence_set_friends(sios_presence *p, const char *user,
 
 	if (!p || !user || !*user || (n && !friends))
 		return SIOS_EINVAL;
-	if (!(u = user_get(p, user, 1)))
+	if (!(u = sios__presence_user(p, user, 1)))
 		return SIOS_ENOMEM;
 	if ((r = strv_set(&u->friends, &u->nfriends, friends, n)))
 		return r;
 	u->has_friends = 1;
+	if (p->redis) /* where a crash sweep finds them */
+		sios__pr_set_friends(p, user, u->friends, u->nfriends);
 	return 0;
 }
 
@@ -499,7 +550,9 @@ SIOS_EXPORT int sios_presence_set_status(sios_presence *p, const char *user, con
 	if (!p || !user || !status || !*status || !strcmp(status, "offline") ||
 	    strlen(status) >= 64)
 		return SIOS_EINVAL;
-	if (!(u = user_get(p, user, 0)) || !u->online)
+	if (p->redis)
+		return sios__pr_set_status(p, user, status);
+	if (!(u = sios__presence_user(p, user, 0)) || !u->online)
 		return SIOS_ENOENT; /* only an online user has a status to set */
 	if (strcmp(status, "online") && !(st = sios__strdup(status)))
 		return SIOS_ENOMEM;
@@ -524,6 +577,8 @@ SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, 
 		return SIOS_EINVAL;
 	if (SIOS__OFF_LOOP(&p->srv->loop))
 		return SIOS_EMISUSE;
+	if (p->redis)
+		return sios__pr_query(p, users, n, cb, ud);
 	if (!(res = cJSON_CreateArray()))
 		return SIOS_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -537,5 +592,15 @@ SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, 
 	}
 	cb(0, res, ud);
 	cJSON_Delete(res);
+	return 0;
+}
+
+SIOS_EXPORT int sios_presence_set_ttl(sios_presence *p, unsigned seconds)
+{
+	if (!p || seconds < 3 || seconds > 86400)
+		return SIOS_EINVAL;
+	p->ttl_s = seconds;
+	if (p->redis)
+		sios__pr_rearm(p);
 	return 0;
 }

@@ -44,6 +44,25 @@ struct numsub_req {
 	void *ud;
 };
 
+struct chanfn {
+	char *chan;
+	sios__redis_msg_fn fn;
+	void *ud;
+	struct chanfn *next;
+};
+
+struct relisten {
+	void (*fn)(void *ud);
+	void *ud;
+	struct relisten *next;
+};
+
+struct cmd_req {
+	sios__redis *r;
+	sios__redis_reply_fn cb;
+	void *ud;
+};
+
 struct sios__redis {
 	sios__loop *l;
 	sios__redis_url url;
@@ -68,6 +87,8 @@ struct sios__redis {
 	size_t *infl, infl_head, infl_n, infl_cap, infl_bytes;
 	sios__redis_stats st;
 	int freeing;
+	struct chanfn *chanfns;
+	struct relisten *relisten;
 };
 
 /* ---- URLs --------------------------------------------------------------- */
@@ -416,6 +437,10 @@ static void on_connect(const redisAsyncContext *cac, int status)
 		r->health_missed = 0;
 	} else {
 		r->hp_sent = 0;
+		/* the first connection too: what was meant for Redis before it
+		 * came is written now */
+		for (struct relisten *l = r->relisten; l; l = l->next)
+			l->fn(l->ud);
 		if (r->qhead) {
 			r->holding = 1;
 			sios__loop_timer_add(r->l, &r->release, BACKOFF_MAX_MS + 250);
@@ -548,6 +573,11 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
 		r->health_heard = 1;
 		return;
 	}
+	for (struct chanfn *f = r->chanfns; f; f = f->next)
+		if (!strcmp(chan->str, f->chan)) {
+			f->fn(f->ud, chan->str, chan->len, data->str, data->len);
+			return;
+		}
 	if (r->o.on_message)
 		r->o.on_message(r->o.ud, chan->str, chan->len, data->str, data->len);
 }
@@ -686,6 +716,19 @@ void sios__redis_free(sios__redis *r, sios__redis_stats *last)
 		free(s->chan);
 		free(s);
 	}
+	while (r->chanfns) {
+		struct chanfn *f = r->chanfns;
+
+		r->chanfns = f->next;
+		free(f->chan);
+		free(f);
+	}
+	while (r->relisten) {
+		struct relisten *l = r->relisten;
+
+		r->relisten = l->next;
+		free(l);
+	}
 	if (last)
 		*last = r->st;
 	free(r->infl);
@@ -791,3 +834,92 @@ int sios__redis_numsub(sios__redis *r, const char *chan, sios__redis_int_fn cb, 
 int sios__redis_ready(const sios__redis *r) { return r->pub.up && r->sub.up; }
 
 void sios__redis_get_stats(const sios__redis *r, sios__redis_stats *out) { *out = r->st; }
+
+static void on_cmd(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct cmd_req *q = privdata;
+
+	(void)ac;
+	q->cb(q->ud, reply ? 0 : q->r->freeing ? SIOS_ECLOSED : SIOS_EIO, reply);
+	free(q);
+}
+
+int sios__redis_command_argv(sios__redis *r, sios__redis_reply_fn cb, void *ud, int argc,
+			     const char **argv, const size_t *lens)
+{
+	struct cmd_req *q;
+
+	if (!r->pub.up)
+		return SIOS_EIO;
+	if (!(q = malloc(sizeof(*q))))
+		return SIOS_ENOMEM;
+	q->r = r;
+	q->cb = cb;
+	q->ud = ud;
+	if (redisAsyncCommandArgv(r->pub.ac, on_cmd, q, argc, argv, lens) != REDIS_OK) {
+		free(q);
+		return SIOS_EIO;
+	}
+	return 0;
+}
+
+int sios__redis_subscribe_fn(sios__redis *r, const char *channel, sios__redis_msg_fn fn,
+			     void *ud)
+{
+	struct chanfn *f = calloc(1, sizeof(*f));
+	int rc;
+
+	if (!f || !(f->chan = sios__strdup(channel))) {
+		free(f);
+		return SIOS_ENOMEM;
+	}
+	if ((rc = sios__redis_subscribe(r, channel, 0))) {
+		free(f->chan);
+		free(f);
+		return rc;
+	}
+	f->fn = fn;
+	f->ud = ud;
+	f->next = r->chanfns;
+	r->chanfns = f;
+	return 0;
+}
+
+void sios__redis_unsubscribe_fn(sios__redis *r, const char *channel)
+{
+	for (struct chanfn **pp = &r->chanfns; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->chan, channel)) {
+			struct chanfn *f = *pp;
+
+			*pp = f->next;
+			sios__redis_unsubscribe(r, channel, 0);
+			free(f->chan);
+			free(f);
+			return;
+		}
+}
+
+int sios__redis_on_reconnect(sios__redis *r, void (*fn)(void *ud), void *ud)
+{
+	struct relisten *l = malloc(sizeof(*l));
+
+	if (!l)
+		return SIOS_ENOMEM;
+	l->fn = fn;
+	l->ud = ud;
+	l->next = r->relisten;
+	r->relisten = l;
+	return 0;
+}
+
+void sios__redis_off_reconnect(sios__redis *r, void *ud)
+{
+	for (struct relisten **pp = &r->relisten; *pp; pp = &(*pp)->next)
+		if ((*pp)->ud == ud) {
+			struct relisten *l = *pp;
+
+			*pp = l->next;
+			free(l);
+			return;
+		}
+}

@@ -76,6 +76,25 @@ int sios__redis_numsub(sios__redis *r, const char *channel, sios__redis_int_fn c
 /* both connections up and the subscriptions made */
 int sios__redis_ready(const sios__redis *r);
 
+/* Any command on the command connection, with its reply: reply is NULL
+ * with status SIOS_EIO (Redis down, the connection lost) or SIOS_ECLOSED
+ * (freed first); an error reply comes with status 0. cb runs once. The
+ * call fails at once (SIOS_EIO, cb not called) while Redis is down. */
+struct redisReply;
+typedef void (*sios__redis_reply_fn)(void *ud, int status, const struct redisReply *reply);
+int sios__redis_command_argv(sios__redis *r, sios__redis_reply_fn cb, void *ud, int argc,
+			     const char **argv, const size_t *lens);
+/* The messages of one channel go to fn rather than the on_message of the
+ * options (a store's own channel); subscribed across reconnects. */
+int sios__redis_subscribe_fn(sios__redis *r, const char *channel, sios__redis_msg_fn fn,
+			     void *ud);
+void sios__redis_unsubscribe_fn(sios__redis *r, const char *channel);
+/* fn runs each time the command connection is made, the first time and
+ * after every loss (Redis may have restarted empty: what lives in it is
+ * written again). */
+int sios__redis_on_reconnect(sios__redis *r, void (*fn)(void *ud), void *ud);
+void sios__redis_off_reconnect(sios__redis *r, void *ud);
+
 typedef struct sios__redis_stats {
 	uint64_t published;
 	uint64_t dropped;    /* publishes that never reached Redis */
