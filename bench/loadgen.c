@@ -10,7 +10,10 @@
  *           [--port2 P2]
  *
  * With --port2 every other client connects to a second server (redis_fanout:
- * two servers sharing the room through Redis).
+ * two servers sharing the room through Redis). --users 1: each client
+ * connects with auth {userId: "u<index>"} (presence). Scenario query: every
+ * client connected, client 0 asks get-presence for all their users, over
+ * and over (the time of a bulk query).
  * Scenarios: fanout (broadcasts to every client, K in flight or R per
  * second), echo (acks, closed loop or R per client per second), idle (N
  * connections held), connrate (N connections, C connecting at a time).
@@ -55,6 +58,12 @@ struct conn {
 static int port = 3000, nclients = 100, inflight = 1, concurrency = 200;
 /* a second server (redis_fanout): every other client connects to it */
 static int port2;
+/* --users 1: each client connects with auth {userId: "u<index>"}
+ * (presence); the query scenario: client 0 asks "get-presence" for every
+ * client's user, closed loop, the others idle */
+static int users, query_mode;
+static char *query_msg;
+static size_t query_len;
 static int polling;
 static double rate = 0, warmup = 3, duration = 10;
 static const char *scenario = "echo";
@@ -332,8 +341,19 @@ static void on_msg(const char *p, size_t n)
 static void send_echo(struct conn *c, uint64_t scheduled)
 {
 	char msg[256];
-	int n = snprintf(msg, sizeof(msg), "42%lld[\"echo\",\"%.*s\"]", c->next_id++, 88, pad);
+	int n;
 
+	if (query_mode) {
+		/* 42<id>["get-presence",[...]]: the id goes in front of the list */
+		n = snprintf(msg, sizeof(msg), "42%lld", c->next_id++);
+		memcpy(query_msg + 32 - n, msg, (size_t)n);
+		c->sent_at = scheduled;
+		c->waiting = 1;
+		echo_sent++;
+		send_text(c, query_msg + 32 - n, query_len - 32 + (size_t)n);
+		return;
+	}
+	n = snprintf(msg, sizeof(msg), "42%lld[\"echo\",\"%.*s\"]", c->next_id++, 88, pad);
 	c->sent_at = scheduled;
 	c->waiting = 1;
 	echo_sent++;
@@ -369,7 +389,14 @@ static void on_packet(struct conn *c, const char *p, size_t n)
 	}
 	if (c->state == S_EIO && n >= 1 && p[0] == '0') {
 		c->state = S_SIO;
-		send_text(c, "40", 2);
+		if (users) {
+			char msg[64];
+			int m = snprintf(msg, sizeof(msg), "40{\"userId\":\"u%d\"}", c->idx);
+
+			send_text(c, msg, (size_t)m);
+		} else {
+			send_text(c, "40", 2);
+		}
 		return;
 	}
 	if (n < 2 || p[0] != '4')
@@ -786,6 +813,8 @@ int main(int argc, char **argv)
 			server_pid = atoi(v);
 		else if (!strcmp(a, "--concurrency"))
 			concurrency = atoi(v);
+		else if (!strcmp(a, "--users"))
+			users = atoi(v);
 		else {
 			fprintf(stderr, "loadgen: unknown option %s\n", a);
 			return 2;
@@ -799,6 +828,18 @@ int main(int argc, char **argv)
 	conns = calloc((size_t)nclients, sizeof(*conns));
 	for (int i = 0; i < nclients; i++)
 		conns[i].idx = i;
+	if (!strcmp(scenario, "query")) {
+		/* 32 bytes kept in front for "42<id>" */
+		size_t cap = 64 + (size_t)nclients * 16, len = 32;
+
+		query_mode = users = 1;
+		query_msg = malloc(cap);
+		len += (size_t)sprintf(query_msg + len, "[\"get-presence\",[");
+		for (int i = 0; i < nclients; i++)
+			len += (size_t)sprintf(query_msg + len, "%s\"u%d\"", i ? "," : "", i);
+		len += (size_t)sprintf(query_msg + len, "]]");
+		query_len = len;
+	}
 	if (!strcmp(scenario, "polling_echo")) {
 		polling = 1;
 		pclients = calloc((size_t)nclients, sizeof(*pclients));
@@ -868,7 +909,7 @@ int main(int argc, char **argv)
 			for (int i = 0; i < nclients; i++)
 				p_echo(&pclients[i]);
 		} else {
-			for (int i = 0; i < nclients; i++)
+			for (int i = 0; i < (query_mode ? 1 : nclients); i++)
 				send_echo(&conns[i], now_ns());
 		}
 	}

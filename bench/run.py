@@ -46,8 +46,26 @@ SCENARIOS = [
     # clients split over both (issue 14's target: 10x Node)
     ("redis_fanout", ["--scenario", "fanout", "--clients", "1000", "--inflight", "16"],
      "deliveries_per_s", True, ["p99_ms"], False, 10),
+    # presence (issue 15): the connection rate with presence on, in memory
+    # and in Redis (one server), beside connrate without it; and a bulk
+    # query of 1000 users' states. Node runs the hand-written pattern.
+    ("connrate_presence", ["--scenario", "connrate", "--clients", "5000", "--concurrency", "200",
+                           "--users", "1"], "conn_per_s", True, [], False, None),
+    ("connrate_presence_redis", ["--scenario", "connrate", "--clients", "5000", "--concurrency",
+                                 "200", "--users", "1"], "conn_per_s", True, [], False, None),
+    ("query1000", ["--scenario", "query", "--clients", "1000"], "p50_ms", False, ["acks_per_s"],
+     False, None),
+    ("query1000_redis", ["--scenario", "query", "--clients", "1000"], "p50_ms", False,
+     ["acks_per_s"], False, None),
 ]
 CLUSTER = {"redis_fanout"}
+# extra server arguments; "@redis" is replaced by a private redis-server's URL
+SERVER_ARGS = {
+    "connrate_presence": ["--presence", "1"],
+    "connrate_presence_redis": ["--presence", "1", "--redis", "@redis"],
+    "query1000": ["--presence", "1"],
+    "query1000_redis": ["--presence", "1", "--redis", "@redis"],
+}
 NOT_RUN = {}
 
 LEGEND = ("*target*: the ratio issue 6 asks for. *floor*: the same scenario served by "
@@ -110,15 +128,17 @@ def start_redis():
     return proc, f"redis://127.0.0.1:{port}"
 
 
-def run_one(kind, args, warmup, duration, cluster=False):
+def run_one(kind, args, warmup, duration, cluster=False, extra=()):
     procs, redis = [], None
     try:
-        if cluster:
+        if cluster or "@redis" in extra:
             redis, url = start_redis()
+        extra = [url if a == "@redis" else a for a in extra]
+        if cluster:
             procs = [start_server(kind, ("--redis", url)) for _ in range(2)]
             ports = ["--port", str(procs[0][1]), "--port2", str(procs[1][1])]
         else:
-            procs = [start_server(kind)]
+            procs = [start_server(kind, extra)]
             ports = ["--port", str(procs[0][1])]
         out = subprocess.run(
             ["taskset", "-c", "1", os.path.join(ROOT, "build", "bench", "loadgen"),
@@ -202,7 +222,8 @@ def main():
         raw[name] = {k: [] for k in kinds}
         for rep in range(reps):
             for kind in kinds:
-                res = run_one(kind, args, warmup, duration, name in CLUSTER)
+                res = run_one(kind, args, warmup, duration, name in CLUSTER,
+                              SERVER_ARGS.get(name, ()))
                 raw[name][kind].append(res)
                 print(f"  {name:12s} {kind:5s} run {rep + 1}: {key}={fmt(res.get(key))}"
                       f" gen_cpu={res.get('gen_cpu_pct', '-')}% lost={res.get('lost', '-')}"

@@ -196,7 +196,11 @@ static void presence_got(int status, const cJSON *result, void *ud)
 	sios_ack *ack = ud;
 	cJSON *args = cJSON_CreateArray();
 
-	cJSON_AddItemToArray(args, status < 0 ? cJSON_CreateNull() : cJSON_Duplicate(result, 1));
+	/* the result is lent for the call: referenced, not copied */
+	if (status < 0)
+		cJSON_AddItemToArray(args, cJSON_CreateNull());
+	else
+		cJSON_AddItemReferenceToArray(args, (cJSON *)result);
 	sios_ack_send(ack, args, NULL, 0);
 	cJSON_Delete(args);
 }
