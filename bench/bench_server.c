@@ -102,7 +102,8 @@ int main(int argc, char **argv)
 	sios_nsp_on(nsp, "echo", on_echo, NULL);
 	if (with_presence) {
 		/* auth.userId; online/offline kept (no friends to tell) */
-		if (sios_presence_new(nsp, &presence) < 0)
+		if (sios_presence_new(nsp, &presence) < 0 ||
+		    sios_presence_set_auth_key(presence, "userId") < 0)
 			return 1;
 		sios_nsp_on(nsp, "get-presence", on_get_presence, NULL);
 	}

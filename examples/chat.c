@@ -489,6 +489,9 @@ int main(int argc, char **argv)
 	sios_nsp_on(root, "message", on_message, NULL);
 	sios_nsp_on(root, "room-size", on_room_size, NULL);
 	check(sios_presence_new(root, &presence), "presence");
+	/* the demo believes auth.userId: a real application names the user
+	 * from something it can check (a token) with sios_presence_set_user() */
+	check(sios_presence_set_auth_key(presence, "userId"), "presence");
 	sios_nsp_use(root, friends_from_auth, NULL);
 	sios_nsp_on(root, "get-presence", on_get_presence, NULL);
 	sios_nsp_on(root, "set-status", on_set_status, NULL);

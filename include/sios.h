@@ -684,8 +684,9 @@ SIOS_EXPORT int sios_http_reply(sios_http_request *req, int status, const char *
 typedef struct sios_presence sios_presence;
 SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out);
 SIOS_EXPORT void sios_presence_free(sios_presence *p);
-/* The socket's user comes from auth[key] (default "userId", a string), or
- * from sios_presence_set_user() called in a middleware. */
+/* The socket's user comes from sios_presence_set_user(), called in a
+ * middleware that checked who it is, or (set a key; none by default, as a
+ * client can claim any name) from the string auth[key] of its handshake. */
 SIOS_EXPORT int sios_presence_set_auth_key(sios_presence *p, const char *key);
 SIOS_EXPORT int sios_presence_set_user(sios_presence *p, sios_socket *sock, const char *user);
 /* A user's friends (the latest list counts), told of its changes. */

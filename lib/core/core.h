@@ -44,7 +44,8 @@ typedef struct sios__member sios__member;
  * a socket is about to connect, once middleware has accepted it (it may
  * hold the CONNECT reply: it returns 1 and calls sios__socket_proceed()
  * later), as it connects (before the CONNECT reply: it may join rooms),
- * and when it is gone. free runs when the namespace goes. */
+ * and when it is gone (also when it never connected: refused, or its
+ * client left first). free runs when the namespace goes. */
 struct sios__watch {
 	int (*connecting)(void *ud, struct sios_socket *s);
 	void (*connected)(void *ud, struct sios_socket *s);

@@ -45,6 +45,10 @@ static void socket_connected(sios_socket *s)
 /* a socket refused by middleware, or whose client left while connecting */
 static void socket_abandon(sios_socket *s)
 {
+	struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
+
+	if (s->state == SIOS__SOCK_CONNECTING && cfg->watch.gone)
+		cfg->watch.gone(cfg->watch.ud, s); /* it may have named its user */
 	if (s->state == SIOS__SOCK_CONNECTING) {
 		s->state = SIOS__SOCK_GONE;
 		if (!s->client_gone)
@@ -202,6 +206,11 @@ void sios__socket_client_closed(sios_socket *s, int reason)
 	if (s->state == SIOS__SOCK_CONNECTED) {
 		sios__socket_gone(s, reason);
 	} else if (s->state == SIOS__SOCK_CONNECTING) {
+		struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
+
+		/* a held socket is the watcher's until it proceeds */
+		if (!s->held && cfg->watch.gone)
+			cfg->watch.gone(cfg->watch.ud, s);
 		s->state = SIOS__SOCK_GONE;
 		if (!s->next && !s->held)
 			sios__bury_socket(s);

@@ -218,6 +218,8 @@ static const char *socket_user(sios_presence *p, sios_socket *s)
 
 	if (pre)
 		return pre->user;
+	if (!p->auth_key)
+		return NULL;
 	a = cJSON_GetObjectItemCaseSensitive(sios_socket_auth(s), p->auth_key);
 	return cJSON_IsString(a) && *a->valuestring && strlen(a->valuestring) < 256
 		       ? a->valuestring
@@ -415,14 +417,14 @@ SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out)
 		return SIOS_EINVAL;
 	if (SIOS__OFF_LOOP(&nsp->srv->loop))
 		return SIOS_EMISUSE;
-	if (nsp->watch.ud)
-		return SIOS_EEXIST;
 	if (nsp->parent || nsp->is_pattern)
 		return SIOS_EINVAL; /* a namespace with sockets of its own */
-	if (!(p = calloc(1, sizeof(*p))) || !(p->auth_key = sios__strdup("userId"))) {
-		free(p);
+	/* the Redis keys are the pattern's, one set per server: one tracker */
+	for (struct sios_nsp *n = nsp->srv->nsps; n; n = n->next)
+		if (n->watch.ud)
+			return SIOS_EEXIST;
+	if (!(p = calloc(1, sizeof(*p))))
 		return SIOS_ENOMEM;
-	}
 	p->nsp = nsp;
 	p->srv = nsp->srv;
 	sios__map_init(&p->users);
@@ -449,7 +451,7 @@ SIOS_EXPORT int sios_presence_new(sios_nsp *nsp, sios_presence **out)
 
 SIOS_EXPORT void sios_presence_free(sios_presence *p)
 {
-	if (!p)
+	if (!p || SIOS__OFF_LOOP(&p->srv->loop))
 		return;
 	memset(&p->nsp->watch, 0, sizeof(p->nsp->watch));
 	presence_destroy(p);
@@ -457,11 +459,11 @@ SIOS_EXPORT void sios_presence_free(sios_presence *p)
 
 SIOS_EXPORT int sios_presence_set_auth_key(sios_presence *p, const char *key)
 {
-	char *k;
+	char *k = NULL;
 
-	if (!p || !key || !*key)
+	if (!p || (key && !*key))
 		return SIOS_EINVAL;
-	if (!(k = sios__strdup(key)))
+	if (key && !(k = sios__strdup(key)))
 		return SIOS_ENOMEM;
 	free(p->auth_key);
 	p->auth_key = k;
@@ -475,6 +477,8 @@ SIOS_EXPORT int sios_presence_set_user(sios_presence *p, sios_socket *s, const c
 
 	if (!p || !s || !user || !*user || strlen(user) >= 256 || sios__cfg_nsp(s->nsp) != p->nsp)
 		return SIOS_EINVAL;
+	if (SIOS__OFF_LOOP(&p->srv->loop))
+		return SIOS_EMISUSE;
 	if (s->state != SIOS__SOCK_CONNECTING)
 		return SIOS_EMISUSE; /* counted as it connects: say it before */
 	if (!(u = sios__strdup(user)))
@@ -504,8 +508,13 @@ SIOS_EXPORT int sios_presence_set_friends(sios_presence *p, const char *user,
 	struct puser *u;
 	int r;
 
-	if (!p || !user || !*user || (n && !friends))
+	if (!p || !user || !*user || strlen(user) >= 256 || (n && !friends))
 		return SIOS_EINVAL;
+	if (SIOS__OFF_LOOP(&p->srv->loop))
+		return SIOS_EMISUSE;
+	for (size_t i = 0; i < n; i++)
+		if (!friends[i] || !*friends[i] || strlen(friends[i]) >= 256)
+			return SIOS_EINVAL;
 	if (!(u = sios__presence_user(p, user, 1)))
 		return SIOS_ENOMEM;
 	if ((r = strv_set(&u->friends, &u->nfriends, friends, n)))
@@ -547,9 +556,11 @@ SIOS_EXPORT int sios_presence_set_status(sios_presence *p, const char *user, con
 	struct puser *u;
 	char *st = NULL;
 
-	if (!p || !user || !status || !*status || !strcmp(status, "offline") ||
-	    strlen(status) >= 64)
+	if (!p || !user || !*user || strlen(user) >= 256 || !status || !*status ||
+	    !strcmp(status, "offline") || strlen(status) >= 64)
 		return SIOS_EINVAL;
+	if (SIOS__OFF_LOOP(&p->srv->loop))
+		return SIOS_EMISUSE;
 	if (p->redis)
 		return sios__pr_set_status(p, user, status);
 	if (!(u = sios__presence_user(p, user, 0)) || !u->online)
@@ -577,6 +588,9 @@ SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, 
 		return SIOS_EINVAL;
 	if (SIOS__OFF_LOOP(&p->srv->loop))
 		return SIOS_EMISUSE;
+	for (size_t i = 0; i < n; i++)
+		if (!users[i] || strlen(users[i]) >= 256)
+			return SIOS_EINVAL;
 	if (p->redis)
 		return sios__pr_query(p, users, n, cb, ud);
 	if (!(res = cJSON_CreateArray()))

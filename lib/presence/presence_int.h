@@ -20,6 +20,7 @@ struct puser {
 	int has_friends;
 	int grace_on;
 	sios__timer grace;
+	char last_sid[SIOS__ID_LEN + 1]; /* Redis: the socket a grace period is for */
 };
 
 /* a counted socket, and a user named for a socket before it connects:
@@ -28,6 +29,16 @@ struct psock {
 	char sid[SIOS__ID_LEN + 1];
 	struct puser *u;
 	struct sios_socket *held; /* its CONNECT waits for the store */
+	int counted;              /* Redis has counted it */
+};
+
+/* a socket's departure Redis has not heard of yet (it was away) */
+struct pgone {
+	char user[256];
+	char sid[SIOS__ID_LEN + 1];
+	uint64_t when;
+	int grace;
+	struct pgone *next;
 };
 
 struct ppre {
@@ -78,6 +89,9 @@ struct sios_presence {
 	char *chan; /* changes, for the other servers' callbacks */
 	struct pop *ops;
 	sios__timer beat;
+	struct pgone *gone_head, *gone_tail; /* replayed when Redis is back */
+	size_t ngone;
+	int registered; /* the heartbeat has been written once */
 };
 
 /* presence.c */

@@ -30,7 +30,8 @@
 
 #include "redis/redis.h"
 
-enum { OP_ADD, OP_REMOVE, OP_OFFLINE, OP_STATUS, OP_QUERY, OP_SWEEP, OP_SERVERS, OP_FIRE };
+enum { OP_ADD, OP_REMOVE, OP_OFFLINE, OP_STATUS, OP_QUERY, OP_SWEEP, OP_SERVERS, OP_FIRE,
+       OP_RESTORE, OP_BEAT };
 
 /* JSON state of a user, read in Lua; "online" is any status but offline */
 #define LUA_ONLINE                                                                           \
@@ -39,29 +40,45 @@ enum { OP_ADD, OP_REMOVE, OP_OFFLINE, OP_STATUS, OP_QUERY, OP_SWEEP, OP_SERVERS,
 	"local ok, v = pcall(cjson.decode, c) "                                              \
 	"return ok and type(v) == 'table' and v.status ~= nil and v.status ~= 'offline' end "
 
-/* KEYS sockets, presence, server sockets; ARGV sid, user, member, announce.
- * 1: the user was not online, and is now */
+/* KEYS sockets, presence, server sockets; ARGV sid, user, member. 0: the
+ * user was online already; 1: it is now, and Redis had no entry for it
+ * (never seen, or Redis restarted empty); 2: it is now, from offline */
 static const char ADD[] = LUA_ONLINE
 	"redis.call('SADD', KEYS[1], ARGV[1]) redis.call('SADD', KEYS[3], ARGV[3]) "
 	"if online(KEYS[2], ARGV[2]) then return 0 end "
+	"local had = redis.call('HEXISTS', KEYS[2], ARGV[2]) "
 	"redis.call('HSET', KEYS[2], ARGV[2], cjson.encode({status='online'})) "
-	"return 1";
+	"return had == 1 and 2 or 1";
 
 /* KEYS sockets, presence, server sockets; ARGV sid, user, member, grace,
  * now. No grace: 1 when this was the last socket (the user is offline
- * now); with grace: 1 when no socket is left (offline may follow) */
+ * now); with grace: 1 when no socket is left (offline may follow), and
+ * the member stays in this server's record until then, so a crash in the
+ * grace period still leaves the user to the sweep */
 static const char REMOVE[] = LUA_ONLINE
-	"redis.call('SREM', KEYS[1], ARGV[1]) redis.call('SREM', KEYS[3], ARGV[3]) "
-	"if redis.call('SCARD', KEYS[1]) ~= 0 or not online(KEYS[2], ARGV[2]) then return 0 end "
+	"redis.call('SREM', KEYS[1], ARGV[1]) "
+	"if ARGV[4] ~= '1' then redis.call('SREM', KEYS[3], ARGV[3]) end "
+	"if redis.call('SCARD', KEYS[1]) ~= 0 or not online(KEYS[2], ARGV[2]) then "
+	"  redis.call('SREM', KEYS[3], ARGV[3]) return 0 end "
 	"if ARGV[4] == '1' then return 1 end "
 	"redis.call('HSET', KEYS[2], ARGV[2], "
 	"cjson.encode({status='offline', lastSeen=tonumber(ARGV[5])})) return 1";
 
-/* KEYS sockets, presence; ARGV user, when */
+/* the grace period is over: KEYS sockets, presence, server sockets; ARGV
+ * user, when, member */
 static const char OFFLINE[] = LUA_ONLINE
+	"redis.call('SREM', KEYS[3], ARGV[3]) "
 	"if redis.call('SCARD', KEYS[1]) ~= 0 or not online(KEYS[2], ARGV[1]) then return 0 end "
 	"redis.call('HSET', KEYS[2], ARGV[1], "
 	"cjson.encode({status='offline', lastSeen=tonumber(ARGV[2])})) return 1";
+
+/* the heartbeat: KEYS servers, heartbeat; ARGV uid, ttl. 0 when this
+ * server was no longer among the servers (swept after a stall, or Redis
+ * restarted empty) */
+static const char BEAT[] =
+	"local was = redis.call('SISMEMBER', KEYS[1], ARGV[1]) "
+	"redis.call('SADD', KEYS[1], ARGV[1]) "
+	"redis.call('SET', KEYS[2], '1', 'EX', tonumber(ARGV[2])) return was";
 
 /* KEYS presence; ARGV user, status */
 static const char STATUS[] = LUA_ONLINE
@@ -140,6 +157,16 @@ static void op_free(struct pop *o)
 
 static void on_reply(void *ud, int status, const redisReply *rep);
 static void on_servers(sios_presence *p, int status, const redisReply *rep);
+static void restore(sios_presence *p);
+
+/* a heartbeat (and a look for dead servers) every third of the TTL, at
+ * most 5 s apart: a dead server's users are offline within TTL + 5 s */
+static unsigned beat_ms(const sios_presence *p)
+{
+	unsigned third = p->ttl_s * 1000u / 3;
+
+	return third < 5000 ? third : 5000;
+}
 
 static int send_argv(sios_presence *p, struct pop *o, int argc, const char **argv)
 {
@@ -165,22 +192,50 @@ static void keys_of(sios_presence *p, const char *user, char *sockets, size_t sn
 
 /* ---- the operations -------------------------------------------------------- */
 
-int sios__pr_add(sios_presence *p, struct psock *ps)
+static int send_add(sios_presence *p, struct psock *ps, int kind)
 {
 	char k1[320], k3[320], member[320];
-	struct pop *o = op_new(p, OP_ADD, ps->u->id, ps->sid, 0);
+	struct pop *o = op_new(p, kind, ps->u->id, ps->sid, 0);
 	const char *argv[] = {"EVAL", ADD, "3", k1, "presence", k3, ps->sid, ps->u->id, member};
 
 	if (!o)
-		return 0;
+		return SIOS_ENOMEM;
 	keys_of(p, ps->u->id, k1, sizeof(k1), k3, sizeof(k3));
 	snprintf(member, sizeof(member), "%s\t%s", ps->sid, ps->u->id);
-	if (send_argv(p, o, 9, argv)) {
+	return send_argv(p, o, 9, argv);
+}
+
+int sios__pr_add(sios_presence *p, struct psock *ps)
+{
+	if (send_add(p, ps, OP_ADD)) {
 		sios__log_limited(SIOS__LOG_WARN, "presence: Redis is down; %s is counted when it "
 				  "is back", ps->u->id);
-		return 0; /* connects now; counted again when Redis is back */
+		return 0; /* connects now; counted when Redis is back */
 	}
 	return 1;
+}
+
+/* a departure Redis did not hear: kept (bounded) for when it is back */
+static void keep_gone(sios_presence *p, const char *user, const char *sid, uint64_t when,
+		      int grace)
+{
+	struct pgone *g;
+
+	if (p->ngone >= 100000 || !(g = calloc(1, sizeof(*g)))) {
+		sios__log_limited(SIOS__LOG_WARN, "presence: %s left while Redis was away and "
+				  "cannot be remembered", user);
+		return;
+	}
+	snprintf(g->user, sizeof(g->user), "%s", user);
+	memcpy(g->sid, sid, sizeof(g->sid));
+	g->when = when;
+	g->grace = grace;
+	if (p->gone_tail)
+		p->gone_tail->next = g;
+	else
+		p->gone_head = g;
+	p->gone_tail = g;
+	p->ngone++;
 }
 
 void sios__pr_remove(sios_presence *p, const char *user, const char *sid, uint64_t when)
@@ -190,25 +245,32 @@ void sios__pr_remove(sios_presence *p, const char *user, const char *sid, uint64
 	const char *argv[] = {"EVAL", REMOVE, "3", k1, "presence", k3, sid, user, member,
 			      p->grace_ms ? "1" : "0", now};
 
-	if (!o)
+	if (!o) {
+		keep_gone(p, user, sid, when, 0);
 		return;
+	}
 	keys_of(p, user, k1, sizeof(k1), k3, sizeof(k3));
 	snprintf(member, sizeof(member), "%s\t%s", sid, user);
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)when);
-	send_argv(p, o, 11, argv);
+	if (send_argv(p, o, 11, argv))
+		keep_gone(p, user, sid, when, 0);
 }
 
 void sios__pr_offline_if_empty(sios_presence *p, const char *user, uint64_t when)
 {
-	char k1[320], now[24];
+	char k1[320], k3[320], now[24], member[320];
 	struct pop *o = op_new(p, OP_OFFLINE, user, NULL, when);
-	const char *argv[] = {"EVAL", OFFLINE, "2", k1, "presence", user, now};
+	struct puser *u = sios__presence_user(p, user, 0);
+	const char *argv[] = {"EVAL", OFFLINE, "3", k1, "presence", k3, user, now, member};
 
 	if (!o)
 		return;
-	snprintf(k1, sizeof(k1), "user:%s:sockets", user);
+	keys_of(p, user, k1, sizeof(k1), k3, sizeof(k3));
 	snprintf(now, sizeof(now), "%llu", (unsigned long long)when);
-	send_argv(p, o, 7, argv);
+	/* the member the grace period kept: the last socket's */
+	snprintf(member, sizeof(member), "%s\t%s", u ? u->last_sid : "", user);
+	if (send_argv(p, o, 9, argv))
+		keep_gone(p, user, u ? u->last_sid : "", when, 1);
 }
 
 int sios__pr_set_status(sios_presence *p, const char *user, const char *status)
@@ -327,10 +389,8 @@ static cJSON *state_of(const char *user, const redisReply *v)
 	return o;
 }
 
-static void swept(sios_presence *p, const redisReply *rep)
+static void swept(sios_presence *p, const redisReply *rep, uint64_t now)
 {
-	uint64_t now = sios__wall_ms();
-
 	/* [user, friends-json, user, friends-json, ...] */
 	for (size_t i = 0; i + 1 < rep->elements; i += 2) {
 		const redisReply *u = rep->element[i], *f = rep->element[i + 1];
@@ -358,6 +418,7 @@ static void on_reply(void *ud, int status, const redisReply *rep)
 	int yes = !status && rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
 	struct psock *ps;
 	struct puser *u;
+	long long n;
 
 	if (!p) { /* the tracker went meanwhile */
 		op_free(o);
@@ -368,15 +429,26 @@ static void on_reply(void *ud, int status, const redisReply *rep)
 	sios__core_enter(p->srv);
 	switch (o->kind) {
 	case OP_ADD:
-		if (yes)
+	case OP_RESTORE:
+		ps = sios__map_get(&p->socks, o->sid);
+		n = !status && rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+		/* a socket counted again after Redis came back announces only
+		 * a user Redis had offline; one never counted, any newcomer */
+		if (n == 2 || (n == 1 && (o->kind == OP_ADD || (ps && !ps->counted))))
 			sios__presence_announce(p, o->user, "online", 0, 1);
-		if ((ps = sios__map_get(&p->socks, o->sid)) && ps->held)
+		if (ps && n >= 0)
+			ps->counted = 1;
+		if (ps && ps->held)
 			sios__presence_release(p, ps);
 		break;
 	case OP_REMOVE:
-		if (yes && p->grace_ms) {
-			if ((u = sios__presence_user(p, o->user, 0)))
+		if (status && status != SIOS_ECLOSED)
+			keep_gone(p, o->user, o->sid, o->when, 0);
+		else if (yes && p->grace_ms) {
+			if ((u = sios__presence_user(p, o->user, 0))) {
+				memcpy(u->last_sid, o->sid, sizeof(u->last_sid));
 				sios__presence_grace(p, u);
+			}
 		} else if (yes) {
 			sios__presence_announce(p, o->user, "offline", o->when, 1);
 		}
@@ -385,12 +457,24 @@ static void on_reply(void *ud, int status, const redisReply *rep)
 		if (yes)
 			sios__presence_announce(p, o->user, "offline", o->when, 1);
 		break;
+	case OP_BEAT:
+		/* 0: this server had been swept (a stall longer than the TTL)
+		 * or Redis restarted empty: its sockets are counted again */
+		if (!status && rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 &&
+		    p->registered)
+			restore(p);
+		if (!status)
+			p->registered = 1;
+		break;
 	case OP_STATUS:
 		if (yes)
 			sios__presence_announce(p, o->user, o->users[0], 0, 1);
 		break;
 	case OP_QUERY: {
 		cJSON *res = cJSON_CreateArray();
+
+		if (!status && (!rep || rep->type != REDIS_REPLY_ARRAY))
+			status = SIOS_EIO; /* an error reply is not "everyone offline" */
 
 		for (size_t i = 0; res && i < o->nusers; i++)
 			cJSON_AddItemToArray(res, state_of(o->users[i],
@@ -404,7 +488,7 @@ static void on_reply(void *ud, int status, const redisReply *rep)
 	}
 	case OP_SWEEP:
 		if (!status && rep && rep->type == REDIS_REPLY_ARRAY)
-			swept(p, rep);
+			swept(p, rep, o->when);
 		break;
 	case OP_SERVERS:
 		on_servers(p, status, rep);
@@ -431,7 +515,7 @@ static void on_servers(sios_presence *p, int status, const redisReply *rep)
 		struct pop *o;
 
 		if (e->type != REDIS_REPLY_STRING || !strcmp(e->str, p->uid) || e->len > 64 ||
-		    !(o = op_new(p, OP_SWEEP, NULL, NULL, 0)))
+		    !(o = op_new(p, OP_SWEEP, NULL, NULL, strtoull(now, NULL, 10))))
 			continue;
 		{
 			const char *nsp = sios__nsp_name(p->nsp);
@@ -459,15 +543,10 @@ static void heartbeat(sios_presence *p)
 	snprintf(beat, sizeof(beat), "sios:presence:%s:server:%s", nsp, p->uid);
 	snprintf(reg, sizeof(reg), "sios:presence:%s:servers", nsp);
 	snprintf(ttl, sizeof(ttl), "%u", p->ttl_s);
-	if ((o = op_new(p, OP_FIRE, NULL, NULL, 0))) {
-		const char *argv[] = {"SET", beat, "1", "EX", ttl};
+	if ((o = op_new(p, OP_BEAT, NULL, NULL, 0))) {
+		const char *argv[] = {"EVAL", BEAT, "2", reg, beat, p->uid, ttl};
 
-		send_argv(p, o, 5, argv);
-	}
-	if ((o = op_new(p, OP_FIRE, NULL, NULL, 0))) {
-		const char *argv[] = {"SADD", reg, p->uid};
-
-		send_argv(p, o, 3, argv);
+		send_argv(p, o, 7, argv);
 	}
 	if ((o = op_new(p, OP_SERVERS, NULL, NULL, 0))) {
 		const char *argv[] = {"SMEMBERS", reg};
@@ -483,29 +562,45 @@ static void beat_cb(sios__timer *t)
 	sios__core_enter(p->srv);
 	heartbeat(p);
 	sios__core_leave(p->srv);
-	sios__loop_timer_add(&p->srv->loop, &p->beat, p->ttl_s * 1000u / 3);
+	sios__loop_timer_add(&p->srv->loop, &p->beat, beat_ms(p));
 }
 
 /* Redis is (back) up: it may have restarted empty; every live socket of
  * this server is counted again, with no announcement */
-static void on_redis_up(void *ud)
+static void restore(sios_presence *p)
 {
-	sios_presence *p = ud;
 	size_t it = 0;
 	struct psock *ps;
 
-	heartbeat(p);
-	while ((ps = sios__map_next(&p->socks, &it))) {
-		char k1[320], k3[320], member[320];
-		struct pop *o = op_new(p, OP_FIRE, ps->u->id, ps->sid, 0);
-		const char *argv[] = {"EVAL", ADD, "3", k1, "presence", k3, ps->sid, ps->u->id, member};
+	struct pgone *list = p->gone_head;
 
-		if (!o)
-			continue;
-		keys_of(p, ps->u->id, k1, sizeof(k1), k3, sizeof(k3));
-		snprintf(member, sizeof(member), "%s\t%s", ps->sid, ps->u->id);
-		send_argv(p, o, 9, argv);
+	/* first the departures Redis missed, in order (one that fails again is
+	 * kept again), then every live socket */
+	p->gone_head = p->gone_tail = NULL;
+	p->ngone = 0;
+	while (list) {
+		struct pgone *g = list;
+
+		list = g->next;
+		if (g->grace)
+			sios__pr_offline_if_empty(p, g->user, g->when);
+		else
+			sios__pr_remove(p, g->user, g->sid, g->when);
+		free(g);
 	}
+	while ((ps = sios__map_next(&p->socks, &it)))
+		if (!ps->held)
+			send_add(p, ps, OP_RESTORE);
+}
+
+static void on_redis_up(void *ud)
+{
+	sios_presence *p = ud;
+
+	sios__core_enter(p->srv);
+	heartbeat(p);
+	restore(p);
+	sios__core_leave(p->srv);
 }
 
 void sios__pr_publish(sios_presence *p, const char *user, const char *status,
@@ -568,7 +663,7 @@ int sios__pr_start(sios_presence *p)
 	sios__timer_init(&p->beat, beat_cb);
 	if (sios__redis_ready(r))
 		heartbeat(p);
-	sios__loop_timer_add(&p->srv->loop, &p->beat, p->ttl_s * 1000u / 3);
+	sios__loop_timer_add(&p->srv->loop, &p->beat, beat_ms(p));
 	return 0;
 }
 
@@ -579,7 +674,7 @@ void sios__pr_rearm(sios_presence *p)
 	sios__loop_timer_cancel(&p->srv->loop, &p->beat);
 	if (r && sios__redis_ready(r))
 		heartbeat(p);
-	sios__loop_timer_add(&p->srv->loop, &p->beat, p->ttl_s * 1000u / 3);
+	sios__loop_timer_add(&p->srv->loop, &p->beat, beat_ms(p));
 }
 
 void sios__pr_stop(sios_presence *p)
@@ -595,6 +690,14 @@ void sios__pr_stop(sios_presence *p)
 	for (struct pop *o = p->ops; o; o = o->next)
 		o->p = NULL;
 	p->ops = NULL;
+	while (p->gone_head) {
+		struct pgone *g = p->gone_head;
+
+		p->gone_head = g->next;
+		free(g);
+	}
+	p->gone_tail = NULL;
+	p->ngone = 0;
 	free(p->chan);
 	p->chan = NULL;
 }
