@@ -235,6 +235,15 @@ SIOS_EXPORT int sios_config_set_redis_timeout(sios_config *cfg, unsigned ms);
  * session at the same process: use it with websocket-only clients, or
  * behind a load balancer with sticky sessions. */
 SIOS_EXPORT int sios_config_set_reuse_port(sios_config *cfg, int on);
+/* Connection state recovery, as Node's connectionStateRecovery: a client
+ * (socket.io-client 4.6+) whose connection broke gets, if it comes back
+ * within max_disconnection_ms, its socket id and rooms again and every
+ * packet it missed; sios_socket_recovered() says so. With
+ * skip_middlewares a recovered socket does not go through the
+ * middleware again. 0 turns it off (the default). In one server's memory;
+ * a client that comes back on another server of a cluster starts anew. */
+SIOS_EXPORT int sios_config_set_recovery(sios_config *cfg, unsigned max_disconnection_ms,
+					 int skip_middlewares);
 /* Handshake filter; NULL accepts every handshake. */
 SIOS_EXPORT int sios_config_set_allow_request(sios_config *cfg, sios_allow_request_cb cb,
 					      void *ud);
@@ -436,6 +445,9 @@ SIOS_EXPORT const char *sios_socket_id(const sios_socket *sock);
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *sock);
 /* The CONNECT packet's auth object; {} when the client sent none. Borrowed. */
 SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *sock);
+/* 1 when the socket is one that came back (sios_config_set_recovery()):
+ * same id, same rooms, missed packets replayed before anything new. */
+SIOS_EXPORT int sios_socket_recovered(const sios_socket *sock);
 /* Node's socket.handshake: {"headers", "time", "address", "xdomain",
  * "secure", "issued", "url", "query", "auth"}, time and issued of the
  * CONNECT. Headers are the standard ones and those named with

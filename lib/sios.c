@@ -18,7 +18,7 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 			return r;
 		}
 	} else {
-		kind = sios__adapter_memory(0);
+		kind = sios__adapter_memory(cfg ? cfg->recovery_ms : 0);
 	}
 	return sios__server_new(cfg, kind, out);
 }

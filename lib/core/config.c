@@ -261,6 +261,16 @@ SIOS_EXPORT int sios_config_set_redis_timeout(sios_config *c, unsigned ms)
 	return 0;
 }
 
+SIOS_EXPORT int sios_config_set_recovery(sios_config *c, unsigned max_disconnection_ms,
+					 int skip_middlewares)
+{
+	if (!c)
+		return SIOS_EINVAL;
+	c->recovery_ms = max_disconnection_ms;
+	c->recovery_skip_mw = !!skip_middlewares;
+	return 0;
+}
+
 SIOS_EXPORT int sios_config_set_reuse_port(sios_config *c, int on)
 {
 	if (!c)

@@ -26,6 +26,8 @@ struct sios_config {
 	struct uv_loop_s *uv_loop;
 	char *tls_cert, *tls_key;
 	char *client_dir; /* socket.io-client's dist/, served under path */
+	unsigned recovery_ms; /* connection state recovery window, 0: off */
+	int recovery_skip_mw;
 	char *redis_url, *redis_prefix; /* a cluster through Redis */
 	unsigned redis_timeout;
 	int reuseport;
@@ -129,6 +131,15 @@ struct sios_socket {
 	int client_gone; /* the client struct may be freed: do not touch it */
 	struct sios_next *next; /* middleware in progress */
 	int held;               /* a watcher holds its CONNECT reply */
+	/* connection state recovery: the private id the client keeps, and
+	 * for a socket that came back its rooms and missed packets, given
+	 * to it as it connects */
+	char pid[SIOS__ID_LEN + 1];
+	int recovered;
+	char **rec_rooms;
+	size_t nrec_rooms;
+	sios__frame *rec_missed;
+	size_t nrec_missed;
 	sios__member *rooms;
 	size_t nrooms;
 	sios__map *room_idx; /* name -> member, past a few rooms (rooms.c) */

@@ -12,6 +12,86 @@ struct sios_next {
 	struct sios__mw *mw; /* the middleware running */
 };
 
+/* ---- connection state recovery ----------------------------------------- */
+
+static void rec_clear(sios_socket *s)
+{
+	for (size_t i = 0; i < s->nrec_rooms; i++)
+		free(s->rec_rooms[i]);
+	free(s->rec_rooms);
+	for (size_t i = 0; i < s->nrec_missed; i++)
+		sios__frame_clear(&s->rec_missed[i]);
+	free(s->rec_missed);
+	s->rec_rooms = NULL;
+	s->rec_missed = NULL;
+	s->nrec_rooms = s->nrec_missed = 0;
+}
+
+/* the adapter found the session (st) or not (NULL): the socket takes its
+ * id, rooms and missed packets, which it gets as it connects */
+struct restoring {
+	sios_socket *s;
+	int found;
+};
+
+static void restored(int status, const sios__session_state *st, sios__frame *const *missed,
+		     size_t nmissed, void *ud)
+{
+	struct restoring *r = ud;
+	sios_socket *s = r->s;
+
+	if (status || !st || sios__map_get(&s->nsp->sockets, st->sid))
+		return; /* unknown, expired, or its id is in use again: a new socket */
+	if (st->nrooms && !(s->rec_rooms = calloc(st->nrooms, sizeof(*s->rec_rooms))))
+		return;
+	for (size_t i = 0; i < st->nrooms; i++)
+		if ((s->rec_rooms[s->nrec_rooms] = sios__strdup(st->rooms[i])))
+			s->nrec_rooms++;
+	if (nmissed && (s->rec_missed = calloc(nmissed, sizeof(*s->rec_missed))))
+		for (size_t i = 0; i < nmissed; i++)
+			if (sios__frame_copy(&s->rec_missed[s->nrec_missed], missed[i]) == 0)
+				s->nrec_missed++;
+	memcpy(s->id, st->sid, sizeof(s->id));
+	memcpy(s->pid, st->pid, sizeof(s->pid));
+	s->recovered = 1;
+	r->found = 1;
+}
+
+/* A socket that leaves for a reason it may come back from leaves its
+ * session with the adapter (Node's RECOVERABLE_DISCONNECT_REASONS) */
+static void add_room_to(const char *room, void *ud)
+{
+	sios__session_state *st = ud;
+	char **nv = realloc(st->rooms, (st->nrooms + 1) * sizeof(*nv));
+
+	if (nv && (nv[st->nrooms] = sios__strdup(room))) {
+		st->rooms = nv;
+		st->nrooms++;
+	} else if (nv) {
+		st->rooms = nv;
+	}
+}
+
+static void persist(sios_socket *s, int reason)
+{
+	sios__session_state st;
+
+	if (!s->nsp->srv->cfg.recovery_ms || !s->pid[0] ||
+	    (reason != SIOS_REASON_TRANSPORT_CLOSE && reason != SIOS_REASON_TRANSPORT_ERROR &&
+	     reason != SIOS_REASON_PING_TIMEOUT && reason != SIOS_REASON_FORCED_CLOSE &&
+	     reason != SIOS_REASON_SERVER_SHUTDOWN))
+		return;
+	memset(&st, 0, sizeof(st));
+	memcpy(st.pid, s->pid, sizeof(st.pid));
+	memcpy(st.sid, s->id, sizeof(st.sid));
+	sios_socket_rooms(s, add_room_to, &st);
+	st.gone_at = sios__wall_ms();
+	s->nsp->adapter->ops->persist_session(s->nsp->adapter, &st);
+	for (size_t i = 0; i < st.nrooms; i++)
+		free(st.rooms[i]);
+	free(st.rooms);
+}
+
 /* ---- lifecycle ------------------------------------------------------- */
 
 static void socket_connected(sios_socket *s)
@@ -31,13 +111,26 @@ static void socket_connected(sios_socket *s)
 		sios__loop_timer_cancel(&c->srv->loop, &c->connect_t);
 	}
 	nsp->adapter->ops->join(nsp->adapter, s, s->id);
+	/* a socket that came back is in its rooms again at once */
+	for (size_t i = 0; i < s->nrec_rooms; i++)
+		if (strcmp(s->rec_rooms[i], s->id))
+			nsp->adapter->ops->join(nsp->adapter, s, s->rec_rooms[i]);
 	if (cfg->watch.connected)
 		cfg->watch.connected(cfg->watch.ud, s);
-	/* the CONNECT reply goes out before anything the handler emits */
+	/* the CONNECT reply goes out before anything the handler emits; with
+	 * recovery it names the private id the client keeps */
+	if (c->srv->cfg.recovery_ms && !s->pid[0])
+		sios__id(s->pid);
 	reply = cJSON_CreateObject();
 	cJSON_AddStringToObject(reply, "sid", s->id);
+	if (s->pid[0])
+		cJSON_AddStringToObject(reply, "pid", s->pid);
 	sios__send_simple(c, SIOS__P_CONNECT, nsp->name, reply);
 	cJSON_Delete(reply);
+	/* then what it missed, in order, before anything new */
+	for (size_t i = 0; i < s->nrec_missed; i++)
+		sios__local_deliver(s, &s->rec_missed[i], 0);
+	rec_clear(s);
 	if (cfg->on_conn)
 		cfg->on_conn(s, cfg->conn_ud);
 }
@@ -104,6 +197,23 @@ int sios__socket_open(sios__client *c, struct sios_nsp *nsp, cJSON **auth)
 	s->client_next = c->sockets;
 	c->sockets = s;
 	c->nsockets++;
+	if (c->srv->cfg.recovery_ms) {
+		/* a client coming back names its session and the last packet
+		 * it got (socket.io-client puts them in the auth) */
+		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
+		const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
+		struct restoring r = {s, 0};
+
+		if (cJSON_IsString(pid) && cJSON_IsString(off) &&
+		    strlen(pid->valuestring) == SIOS__ID_LEN) {
+			nsp->adapter->ops->restore_session(nsp->adapter, pid->valuestring,
+							   off->valuestring, restored, &r);
+			if (r.found && c->srv->cfg.recovery_skip_mw) {
+				run_middleware(s, NULL);
+				return 0;
+			}
+		}
+	}
 	run_middleware(s, sios__cfg_nsp(nsp)->mw);
 	return 0;
 }
@@ -182,6 +292,7 @@ void sios__socket_gone(sios_socket *s, int reason)
 	/* "disconnecting": still in its rooms */
 	if (cfg->on_disconnecting)
 		cfg->on_disconnecting(s, reason, cfg->disconnecting_ud);
+	persist(s, reason);
 	s->state = SIOS__SOCK_GONE;
 	srv->nsockets--;
 	s->nsp->adapter->ops->leave_all(s->nsp->adapter, s);
@@ -246,6 +357,7 @@ void sios__socket_free(sios_socket *s)
 		s->emw = m->next;
 		free(m);
 	}
+	rec_clear(s);
 	cJSON_Delete(s->auth);
 	cJSON_Delete(s->handshake);
 	free(s);
@@ -323,6 +435,32 @@ static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
 		return SIOS_EINVAL;
 	if (s->state != SIOS__SOCK_CONNECTED)
 		return SIOS_ECLOSED;
+	if (s->nsp->srv->cfg.recovery_ms && !(flags & SIOS__PUSH_VOLATILE)) {
+		/* as Node: through the adapter, to the socket's own room, so the
+		 * packet gets an offset and is kept for a client that comes back */
+		char *rooms[1] = {s->id};
+		sios__sel sel;
+		sios__bpacket p;
+		int r;
+
+		memset(&sel, 0, sizeof(sel));
+		sel.nsp = s->nsp;
+		sel.rooms = rooms;
+		sel.nrooms = 1;
+		sel.flags = SIOS_SCOPE_LOCAL;
+		memset(&p, 0, sizeof(p));
+		p.nsp = s->nsp;
+		p.event = event;
+		p.args = args;
+		p.bins = bins;
+		p.nbins = nbins;
+		p.ack_id = -1;
+		sios__core_enter(s->nsp->srv);
+		r = s->nsp->adapter->ops->broadcast(s->nsp->adapter, &sel, &p);
+		sios__core_leave(s->nsp->srv);
+		sios__bpacket_clear(&p);
+		return r;
+	}
 	return sios__socket_send(s, 0, -1, event, args, bins, nbins, flags);
 }
 
@@ -405,6 +543,8 @@ SIOS_EXPORT const char *sios_socket_id(const sios_socket *s) { return s ? s->id 
 SIOS_EXPORT sios_nsp *sios_socket_nsp(const sios_socket *s) { return s ? s->nsp : NULL; }
 
 SIOS_EXPORT const cJSON *sios_socket_auth(const sios_socket *s) { return s ? s->auth : NULL; }
+
+SIOS_EXPORT int sios_socket_recovered(const sios_socket *s) { return s ? s->recovered : 0; }
 
 SIOS_EXPORT const cJSON *sios_socket_handshake(const sios_socket *cs)
 {

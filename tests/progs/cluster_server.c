@@ -1,7 +1,9 @@
 /*
  * Test server for clusters (tests/interop/cluster.test.js):
  *
- *   cluster_server --port N --redis URL [--name NAME] [--reuse-port 1]
+ *   cluster_server --port N [--redis URL] [--name NAME] [--reuse-port 1]
+ *                  [--recovery MS] (connection state recovery; "recovered"
+ *                  answers whether the asking socket came back)
  *
  * Every request is an event on "/" (and on "/other"), acknowledged with
  * its result once it is known:
@@ -263,6 +265,24 @@ static void on_all_rooms(sios_socket *s, const sios_event *ev, void *ud)
 		ack_with(ack, cJSON_CreateString(sios_err_name(r)));
 }
 
+static void on_recovered(sios_socket *s, const sios_event *ev, void *ud)
+{
+	(void)ud;
+	reply(ev, cJSON_CreateBool(sios_socket_recovered(s)));
+}
+
+/* "direct" {data}: sios_emit() "bcast" data to the asking socket */
+static void on_self(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const cJSON *data = opt(ev, "data");
+	cJSON *args = one(data ? cJSON_Duplicate(data, 1) : cJSON_CreateNull());
+	int r = sios_emit(s, "bcast", args, NULL, 0);
+
+	(void)ud;
+	cJSON_Delete(args);
+	reply(ev, cJSON_CreateString(r ? sios_err_name(r) : "ok"));
+}
+
 static void on_stats(sios_socket *s, const sios_event *ev, void *ud)
 {
 	sios_stats st;
@@ -316,6 +336,8 @@ static void setup(sios_nsp *nsp)
 		{"server-count", on_server_count, NULL},
 		{"all-rooms", on_all_rooms, NULL},
 		{"stats", on_stats, NULL},
+		{"recovered", on_recovered, NULL},
+		{"self", on_self, NULL},
 	};
 
 	for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
@@ -327,7 +349,7 @@ int main(int argc, char **argv)
 {
 	sios_config *cfg;
 	sios_nsp *root, *other;
-	int port = 0, reuse = 0, r;
+	int port = 0, reuse = 0, recovery = 0, r;
 	const char *redis = NULL;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -339,11 +361,14 @@ int main(int argc, char **argv)
 			name = argv[i + 1];
 		else if (!strcmp(argv[i], "--reuse-port"))
 			reuse = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--recovery"))
+			recovery = atoi(argv[i + 1]);
 	}
 	sios_config_new(&cfg);
 	sios_config_set_host(cfg, "127.0.0.1");
 	sios_config_set_port(cfg, port);
 	sios_config_set_reuse_port(cfg, reuse);
+	sios_config_set_recovery(cfg, (unsigned)recovery, 0);
 	if (redis && (r = sios_config_set_redis(cfg, redis)) < 0) {
 		fprintf(stderr, "cluster_server: --redis: %s\n", sios_strerror(r));
 		return 2;
