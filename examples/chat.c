@@ -16,6 +16,13 @@
  *       {userId, status:"online"} when its first socket connects and
  *       {userId, status:"offline", lastSeen} when its last one goes
  *       get-presence ([ids], ack) -> ack([{userId, status, lastSeen?}...])
+ *       direct ({to, text}, ack) -> user "to" online anywhere: its room gets
+ *                                  "message" {from, text, timestamp}, ack
+ *                                  {status:"delivered"}; else it is queued,
+ *                                  ack {status:"queued"}; a socket of the
+ *                                  user that connects gets "queued-messages"
+ *                                  [...] in send order, with an ack request
+ *                                  whose answer removes them
  *       set-status (status)     -> the user's friends get "presence" with it
  *                                  ("away"; "online" sets it back)
  *       --presence-grace MS: "offline" only after the last socket has been
@@ -44,6 +51,7 @@
 
 static const char *admin_token = "secret";
 static sios_presence *presence;
+static sios_queue *queue;
 
 static double now_ms(void)
 {
@@ -221,6 +229,41 @@ static void on_get_presence(sios_socket *s, const sios_event *ev, void *ud)
 			ids[n++] = it->valuestring;
 	if (sios_presence_query(presence, ids, n, presence_got, ack) < 0)
 		presence_got(SIOS_EIO, NULL, ack);
+}
+
+static void direct_done(int status, int queued, void *ud)
+{
+	sios_ack *ack = ud;
+	cJSON *args = cJSON_CreateArray(), *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", status < 0 ? "error" : queued ? "queued" : "delivered");
+	cJSON_AddItemToArray(args, o);
+	if (ack)
+		sios_ack_send(ack, args, NULL, 0);
+	cJSON_Delete(args);
+}
+
+static void on_direct(sios_socket *s, const sios_event *ev, void *ud)
+{
+	const cJSON *m = sios_event_arg(ev, 0);
+	const cJSON *to = cJSON_GetObjectItemCaseSensitive(m, "to");
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(m, "text");
+	const cJSON *me = cJSON_GetObjectItemCaseSensitive(sios_socket_auth(s), "userId");
+	sios_ack *ack = sios_event_take_ack(ev);
+	cJSON *msg;
+
+	(void)ud;
+	if (!cJSON_IsString(to) || !cJSON_IsString(text) || !cJSON_IsString(me)) {
+		direct_done(SIOS_EINVAL, 0, ack);
+		return;
+	}
+	msg = cJSON_CreateObject();
+	cJSON_AddStringToObject(msg, "from", me->valuestring);
+	cJSON_AddStringToObject(msg, "text", text->valuestring);
+	cJSON_AddNumberToObject(msg, "timestamp", now_ms());
+	if (sios_queue_send(queue, to->valuestring, "message", msg, direct_done, ack) < 0)
+		direct_done(SIOS_EINVAL, 0, ack);
+	cJSON_Delete(msg);
 }
 
 static void on_set_status(sios_socket *s, const sios_event *ev, void *ud)
@@ -495,6 +538,8 @@ int main(int argc, char **argv)
 	sios_nsp_use(root, friends_from_auth, NULL);
 	sios_nsp_on(root, "get-presence", on_get_presence, NULL);
 	sios_nsp_on(root, "set-status", on_set_status, NULL);
+	check(sios_queue_new(presence, &queue), "queue");
+	sios_nsp_on(root, "direct", on_direct, NULL);
 	sios_presence_set_grace(presence, (unsigned)grace);
 	if (sios_presence_set_ttl(presence, (unsigned)ttl) < 0)
 		bad_usage("--presence-ttl: %d is not from 3 to 86400 seconds", ttl);

@@ -735,6 +735,26 @@ typedef void (*sios_presence_query_cb)(int status, const cJSON *result, void *ud
 SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, size_t n,
 				    sios_presence_query_cb cb, void *ud);
 
+/* ---- the offline queue -------------------------------------------------- */
+
+/* Messages for users: delivered to every socket of the user (room
+ * "user:<id>", on any server) when presence says it is online, queued
+ * when not; a socket of the user that connects gets "queued-messages"
+ * with the queue in send order and an ack request, and the ack removes
+ * them (at least once: without one they come again). In memory, or in
+ * Redis when the server has it. Freed with its presence tracker. See
+ * sios_queue_new(3). */
+typedef struct sios_queue sios_queue;
+SIOS_EXPORT int sios_queue_new(sios_presence *p, sios_queue **out);
+SIOS_EXPORT void sios_queue_free(sios_queue *q);
+/* at most max_per_user messages a user (the oldest go; default 100), each
+ * kept ttl_s seconds (default 7 days) */
+SIOS_EXPORT int sios_queue_set_limits(sios_queue *q, size_t max_per_user, unsigned ttl_s);
+/* cb (may be NULL) says whether it was queued (1) or sent (0) */
+typedef void (*sios_queue_sent_cb)(int status, int queued, void *ud);
+SIOS_EXPORT int sios_queue_send(sios_queue *q, const char *user, const char *event,
+				const cJSON *msg, sios_queue_sent_cb cb, void *ud);
+
 /* Emit into a cluster from a program that is not a server (a batch job,
  * a daemon), as Node's @socket.io/redis-emitter does: sios and Node
  * servers on that Redis deliver the events to their clients. Blocking

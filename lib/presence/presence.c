@@ -278,6 +278,19 @@ static void w_connected(void *ud, sios_socket *s)
 
 	if (ps && (size_t)snprintf(room, sizeof(room), "user:%s", ps->u->id) < sizeof(room))
 		sios_socket_join(s, room);
+	if (ps && p->user_connected)
+		p->user_connected(p->uc_ud, s, ps->u->id);
+}
+
+int sios__presence_online(sios_presence *p, const char *user, sios__online_fn done, void *ud)
+{
+	struct puser *u;
+
+	if (p->redis)
+		return sios__pr_online(p, user, done, ud);
+	u = sios__map_get(&p->users, user);
+	done(ud, 0, u && u->online);
+	return 0;
 }
 
 static void go_offline(struct puser *u)
@@ -366,6 +379,8 @@ static void presence_destroy(sios_presence *p)
 	size_t it = 0;
 	void *v;
 
+	if (p->uc_free)
+		p->uc_free(p->uc_ud);
 	if (p->redis)
 		sios__pr_stop(p);
 	/* sockets whose CONNECT waits for Redis go on without presence */

@@ -7,6 +7,10 @@
 
 struct sios__redis;
 
+/* whether a user is online (anywhere in the cluster): done runs once,
+ * now or later, with 0 or an error */
+typedef void (*sios__online_fn)(void *ud, int status, int online);
+
 struct puser {
 	sios_presence *p;
 	char *id;
@@ -63,6 +67,7 @@ struct pop {
 	char sid[SIOS__ID_LEN + 1];
 	uint64_t when;
 	sios_presence_query_cb qcb;
+	sios__online_fn ofn;
 	void *qud;
 	char **users; /* a query's */
 	size_t nusers;
@@ -89,6 +94,11 @@ struct sios_presence {
 	char *chan; /* changes, for the other servers' callbacks */
 	struct pop *ops;
 	sios__timer beat;
+	/* the offline queue, above presence: told of each user's socket as it
+	 * connects */
+	void (*user_connected)(void *ud, struct sios_socket *s, const char *user);
+	void (*uc_free)(void *ud); /* it goes with the tracker */
+	void *uc_ud;
 	struct pgone *gone_head, *gone_tail; /* replayed when Redis is back */
 	size_t ngone;
 	int registered; /* the heartbeat has been written once */
@@ -108,6 +118,8 @@ void sios__presence_grace(sios_presence *p, struct puser *u);
 void sios__presence_tell(sios_presence *p, const char *user, const char *status,
 			 uint64_t last_seen, char *const *friends, size_t n);
 
+int sios__presence_online(sios_presence *p, const char *user, sios__online_fn done, void *ud);
+
 /* store_redis.c (built with Redis; the stubs say no otherwise) */
 struct sios__redis *sios__pr_conn(sios_presence *p);
 int sios__pr_start(sios_presence *p);
@@ -124,5 +136,6 @@ int sios__pr_query(sios_presence *p, const char *const *users, size_t n,
 		   sios_presence_query_cb cb, void *ud);
 void sios__pr_publish(sios_presence *p, const char *user, const char *status,
 		      uint64_t last_seen);
+int sios__pr_online(sios_presence *p, const char *user, sios__online_fn done, void *ud);
 
 #endif

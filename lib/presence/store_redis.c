@@ -31,7 +31,7 @@
 #include "redis/redis.h"
 
 enum { OP_ADD, OP_REMOVE, OP_OFFLINE, OP_STATUS, OP_QUERY, OP_SWEEP, OP_SERVERS, OP_FIRE,
-       OP_RESTORE, OP_BEAT };
+       OP_RESTORE, OP_BEAT, OP_ONLINE };
 
 /* JSON state of a user, read in Lua; "online" is any status but offline */
 #define LUA_ONLINE                                                                           \
@@ -368,6 +368,18 @@ int sios__pr_query(sios_presence *p, const char *const *users, size_t n,
 	return rc;
 }
 
+int sios__pr_online(sios_presence *p, const char *user, sios__online_fn done, void *ud)
+{
+	struct pop *o = op_new(p, OP_ONLINE, user, NULL, 0);
+	const char *argv[] = {"HGET", "presence", user};
+
+	if (!o)
+		return SIOS_ENOMEM;
+	o->ofn = done;
+	o->qud = ud;
+	return send_argv(p, o, 3, argv);
+}
+
 /* ---- replies --------------------------------------------------------------- */
 
 static cJSON *state_of(const char *user, const redisReply *v)
@@ -493,6 +505,17 @@ static void on_reply(void *ud, int status, const redisReply *rep)
 	case OP_SERVERS:
 		on_servers(p, status, rep);
 		break;
+	case OP_ONLINE: {
+		cJSON *st = !status && rep && rep->type == REDIS_REPLY_STRING
+				    ? cJSON_ParseWithLength(rep->str, rep->len)
+				    : NULL;
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, "status");
+
+		o->ofn(o->qud, status ? SIOS_EIO : 0,
+		       cJSON_IsString(v) && strcmp(v->valuestring, "offline"));
+		cJSON_Delete(st);
+		break;
+	}
 	case OP_FIRE:
 		break;
 	}
@@ -776,5 +799,14 @@ void sios__pr_publish(sios_presence *p, const char *user, const char *status,
 	(void)user;
 	(void)status;
 	(void)last_seen;
+}
+
+int sios__pr_online(sios_presence *p, const char *user, sios__online_fn done, void *ud)
+{
+	(void)p;
+	(void)user;
+	(void)done;
+	(void)ud;
+	return SIOS_ENOTSUP;
 }
 #endif

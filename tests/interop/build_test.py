@@ -384,7 +384,7 @@ def man_examples_compile():
 # so it sits under core, while the adapters themselves sit above it. redis (the
 # connections, no Socket.IO) needs only the loop.
 LAYERS = {"util": 0, "loop": 1, "engine": 2, "protocol": 2, "adapter.h": 3, "core": 4,
-          "adapter": 5, "redis": 2, "presence": 6, "queue": 6, "top": 7}
+          "adapter": 5, "redis": 2, "presence": 6, "queue": 7, "top": 8}
 
 
 @test

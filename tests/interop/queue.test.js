@@ -1,0 +1,112 @@
+// The offline queue through the chat's contract ("direct", "queued-messages"),
+// on one server (memory) and on two servers with Redis, where it survives a
+// restart of every server.
+'use strict';
+const assert = require('assert');
+const net = require('net');
+const { spawn } = require('child_process');
+const { io } = require('socket.io-client');
+const { test, run, startServer, once } = require('./lib/harness');
+
+let mem, redis, A, B;
+const all = [];
+
+function freePort() {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
+async function startRedis() {
+  const port = await freePort();
+  const r = { url: `redis://127.0.0.1:${port}` };
+  await new Promise((resolve, reject) => {
+    r.proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    r.proc.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve(); });
+    r.proc.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
+  });
+  r.stop = () => new Promise((res) => { r.proc.removeAllListeners('exit'); r.proc.on('exit', res); r.proc.kill('SIGKILL'); });
+  return r;
+}
+
+// a client that does not answer "queued-messages" unless told to
+function connect(srv, userId, { ack = true } = {}) {
+  return new Promise((resolve, reject) => {
+    const c = io(`http://127.0.0.1:${srv.port}`, { forceNew: true, reconnection: false, transports: ['websocket'], auth: { userId, friends: [] } });
+    all.push(c);
+    c.queued = [];
+    c.gotQueue = new Promise((r) => c.on('queued-messages', (msgs, cb) => { c.queued.push(msgs); if (ack) cb('ok'); r(msgs); }));
+    c.once('connect', () => resolve(c));
+    c.once('connect_error', reject);
+  });
+}
+
+async function sendTo(from, to, text) {
+  return (await from.emitWithAck('direct', { to, text })).status;
+}
+
+for (const mode of ['memory', 'redis']) {
+  test(`${mode}: start`, async () => {
+    if (mode === 'memory') {
+      mem = await startServer('chat');
+      A = B = mem;
+    } else {
+      redis = await startRedis();
+      [A, B] = await Promise.all([startServer('chat', ['--redis', redis.url]), startServer('chat', ['--redis', redis.url])]);
+    }
+  });
+
+  test(`${mode}: online: delivered at once to every socket of the user; offline: queued, then delivered in order on connect`, async () => {
+    const sam = await connect(A, `sam-${mode}`);
+    const tom = await connect(B, `tom-${mode}`);
+    const got = once(tom, 'message');
+    assert.strictEqual(await sendTo(sam, `tom-${mode}`, 'hi'), 'delivered');
+    const [m] = await got;
+    assert.deepStrictEqual([m.from, m.text, typeof m.timestamp], [`sam-${mode}`, 'hi', 'number']);
+    for (let i = 0; i < 3; i++) assert.strictEqual(await sendTo(sam, `ursula-${mode}`, `q${i}`), 'queued');
+    const u = await connect(B, `ursula-${mode}`);
+    const msgs = await u.gotQueue;
+    assert.deepStrictEqual(msgs.map((x) => [x.from, x.text]), [0, 1, 2].map((i) => [`sam-${mode}`, `q${i}`]));
+    // acknowledged: a second connection gets nothing queued
+    const u2 = await connect(B, `ursula-${mode}`); // where the ack went
+    await u2.emitWithAck('get-presence', []); // a round trip after its connect
+    assert.strictEqual(u2.queued.length, 0);
+    for (const c of [sam, tom, u, u2]) c.disconnect();
+  });
+
+  test(`${mode}: no acknowledgement: the next connection gets them again`, async () => {
+    const sam = await connect(A, `sam2-${mode}`);
+    assert.strictEqual(await sendTo(sam, `vera-${mode}`, 'again'), 'queued');
+    const v1 = await connect(B, `vera-${mode}`, { ack: false });
+    assert.deepStrictEqual((await v1.gotQueue).map((x) => x.text), ['again']);
+    v1.disconnect();
+    // offline again (the server hears the disconnect first): poll, bounded
+    for (let i = 0; i < 100 && (await sam.emitWithAck('get-presence', [`vera-${mode}`]))[0].status !== 'offline'; i++);
+    const v2 = await connect(A, `vera-${mode}`);
+    assert.deepStrictEqual((await v2.gotQueue).map((x) => x.text), ['again']);
+    sam.disconnect();
+    v2.disconnect();
+  });
+}
+
+test('redis: queued messages survive a restart of every server', async () => {
+  const sam = await connect(A, 'sam3');
+  assert.strictEqual(await sendTo(sam, 'wes', 'kept'), 'queued');
+  sam.disconnect();
+  await Promise.all([A.stop(), B.stop()]);
+  [A, B] = await Promise.all([startServer('chat', ['--redis', redis.url]), startServer('chat', ['--redis', redis.url])]);
+  const w = await connect(B, 'wes');
+  assert.deepStrictEqual((await w.gotQueue).map((x) => [x.from, x.text]), [['sam3', 'kept']]);
+  w.disconnect();
+});
+
+test('the servers stop cleanly', async () => {
+  for (const c of all) c.disconnect();
+  await Promise.all([mem.stop(), A.stop(), B.stop()]);
+  await redis.stop();
+});
+
+run();
