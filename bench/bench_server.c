@@ -3,6 +3,7 @@
  * On connection a socket joins "room"; "bcast" (data) emits "msg" (data)
  * to "room", sender included; "echo" (data) with an ack is answered with
  * the same data.   bench_server [--port N] [--redis URL] [--presence 1]
+ * [--recovery MS]
  * --redis: a cluster through Redis (redis_fanout); --presence 1: users from
  * auth.userId are tracked, and "get-presence" answers their states.
  */
@@ -90,6 +91,8 @@ int main(int argc, char **argv)
 			return 2; /* built without Redis, or a bad URL */
 		else if (!strcmp(argv[i], "--presence"))
 			with_presence = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--recovery"))
+			sios_config_set_recovery(cfg, (unsigned)atoi(argv[i + 1]), 0);
 	}
 	if (sios_server_new(cfg, &srv) < 0)
 		return 1;

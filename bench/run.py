@@ -46,6 +46,10 @@ SCENARIOS = [
     # clients split over both (issue 14's target: 10x Node)
     ("redis_fanout", ["--scenario", "fanout", "--clients", "1000", "--inflight", "16"],
      "deliveries_per_s", True, ["p99_ms"], False, 10),
+    # connection state recovery on (issue 16): every broadcast gets an
+    # offset and is kept for the window
+    ("fanout_w16_recovery", ["--scenario", "fanout", "--clients", "1000", "--inflight", "16"],
+     "deliveries_per_s", True, ["p99_ms"], False, None),
     # presence (issue 15): the connection rate with presence on, in memory
     # and in Redis (one server), beside connrate without it; and a bulk
     # query of 1000 users' states. Node runs the hand-written pattern.
@@ -61,6 +65,7 @@ SCENARIOS = [
 CLUSTER = {"redis_fanout"}
 # extra server arguments; "@redis" is replaced by a private redis-server's URL
 SERVER_ARGS = {
+    "fanout_w16_recovery": ["--recovery", "120000"],
     "connrate_presence": ["--presence", "1"],
     "connrate_presence_redis": ["--presence", "1", "--redis", "@redis"],
     "query1000": ["--presence", "1"],

@@ -30,6 +30,10 @@
  *       --presence-ttl SECONDS (default 30): with --redis, when a server
  *       process dies the others report its users offline within that time
  *       plus a few seconds (unless they still have a socket elsewhere)
+ * Connection state recovery is on (--recovery SECONDS, default 120; 0 off):
+ * a socket.io-client with connectionStateRecovery whose connection breaks
+ * gets its id, rooms and missed messages back. As with Node, every event
+ * then carries its offset (a string) as an extra last argument.
  * With --redis URL (redis://[:password@]host:port[/db]) the chat joins a
  * cluster: rooms, messages and room sizes span every server, sios or Node,
  * on that Redis.
@@ -435,7 +439,7 @@ static int check(int r, const char *what)
 
 static const char usage[] =
 	"usage: chat [--port N] [--admin-token T] [--client-dir DIR] [--redis URL]\n"
-	"            [--presence-grace MS] [--presence-ttl SECONDS]\n"
+	"            [--presence-grace MS] [--presence-ttl SECONDS] [--recovery SECONDS]\n"
 	"The sios demo: a room chat for browsers on http://127.0.0.1:N/ (port 3000\n"
 	"unless --port; 0 picks a free one); \"/admin\" wants auth.token T.\n"
 	"DIR is socket.io-client's dist/ directory, served at /socket.io/ (default:\n"
@@ -483,7 +487,7 @@ int main(int argc, char **argv)
 	sios_config *cfg;
 	sios_server *srv;
 	sios_nsp *root, *admin, *ws;
-	int port = 3000, grace = 0, ttl = 30;
+	int port = 3000, grace = 0, ttl = 30, recovery = 120;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -503,6 +507,8 @@ int main(int argc, char **argv)
 			grace = number(a, value(argc, argv, &i), 3600000);
 		else if (!strcmp(a, "--presence-ttl"))
 			ttl = number(a, value(argc, argv, &i), 86400);
+		else if (!strcmp(a, "--recovery"))
+			recovery = number(a, value(argc, argv, &i), 86400);
 		else
 			bad_usage("unknown option %s", a);
 	}
@@ -518,6 +524,10 @@ int main(int argc, char **argv)
 	check(sios_config_set_host(cfg, "127.0.0.1"), "host");
 	check(sios_config_set_port(cfg, port), "port");
 	check(sios_config_set_cleanup_empty_namespaces(cfg, 1), "cleanup");
+	/* a client whose connection breaks for up to --recovery seconds comes
+	 * back with its id, rooms and what it missed (in this process's
+	 * memory); events then carry their offset as a last argument */
+	check(sios_config_set_recovery(cfg, (unsigned)recovery * 1000u, 0), "recovery");
 	if (redis && sios_config_set_redis(cfg, redis) < 0)
 		bad_usage("--redis: '%s' is not redis://[:password@]host:port[/db], or this "
 			  "sios has no Redis support", redis);

@@ -10,6 +10,7 @@ const port = Number(arg('--port') || 3000);
 
 (async () => {
   const opts = { serveClient: false };
+  if (arg('--recovery')) opts.connectionStateRecovery = { maxDisconnectionDuration: Number(arg('--recovery')) };
   let clients = [];
   if (arg('--redis')) {
     const { createClient } = require('redis');

@@ -14,8 +14,16 @@ SRV = None
 def client(**kw):
     c = socketio.Client(reconnection=False)
     q = queue.Queue()
+    # the chat has connection state recovery on: as with Node, every event
+    # then carries its offset (a string) as an extra last argument, which
+    # a client without recovery (python-socketio 5.7) sees
+    def handler(e):
+        def on(data, *offset):
+            assert len(offset) <= 1 and all(isinstance(o, str) for o in offset), offset
+            q.put((e, data))
+        return on
     for ev in ("joined", "user-joined", "user-left", "message"):
-        c.on(ev, (lambda e: lambda data: q.put((e, data)))(ev))
+        c.on(ev, handler(ev))
     c.connect(SRV.base, wait_timeout=5, **kw)
     return c, q
 
