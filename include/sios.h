@@ -240,8 +240,9 @@ SIOS_EXPORT int sios_config_set_reuse_port(sios_config *cfg, int on);
  * within max_disconnection_ms, its socket id and rooms again and every
  * packet it missed; sios_socket_recovered() says so. With
  * skip_middlewares a recovered socket does not go through the
- * middleware again. 0 turns it off (the default). In one server's memory;
- * a client that comes back on another server of a cluster starts anew. */
+ * middleware again. 0 turns it off (the default). In one server's memory,
+ * or with Redis (sios_config_set_redis) in Redis and in every sios
+ * server's log, so a client may come back on any sios server. */
 SIOS_EXPORT int sios_config_set_recovery(sios_config *cfg, unsigned max_disconnection_ms,
 					 int skip_middlewares);
 /* Handshake filter; NULL accepts every handshake. */

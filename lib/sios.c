@@ -10,7 +10,7 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 
 	if (cfg && cfg->redis_url) {
 		int r = sios__adapter_redis(cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout,
-					    &kind);
+					    cfg->recovery_ms, &kind);
 
 		if (r) {
 			if (out)
@@ -25,11 +25,12 @@ SIOS_EXPORT int sios_server_new(const sios_config *cfg, sios_server **out)
 
 #if !SIOS_WITH_REDIS
 int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms,
-			sios__adapter_kind *out)
+			unsigned recovery_ms, sios__adapter_kind *out)
 {
 	(void)url;
 	(void)prefix;
 	(void)timeout_ms;
+	(void)recovery_ms;
 	(void)out;
 	return SIOS_ENOTSUP;
 }

@@ -226,8 +226,10 @@ sios__adapter_kind sios__adapter_memory(unsigned recovery_ms);
 /* The Redis adapter (built with Redis), wire-compatible with Node's
  * @socket.io/redis-adapter: url as in sios_config_set_redis(), prefix the
  * channels' ("socket.io" if NULL), timeout_ms what a request waits for
- * when its caller gives none (0: 5000). SIOS_ENOTSUP without Redis. */
+ * when its caller gives none (0: 5000); with recovery_ms, sessions are
+ * kept in Redis and every server logs the cluster's broadcasts, so a
+ * client may come back on any sios server. SIOS_ENOTSUP without Redis. */
 int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms,
-			sios__adapter_kind *out);
+			unsigned recovery_ms, sios__adapter_kind *out);
 
 #endif

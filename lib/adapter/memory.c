@@ -8,18 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adapter.h"
-
-/* a logged broadcast: its offset, its frame (offset included) and whom it
- * was for */
-struct logent {
-	char offset[24];
-	sios__frame frame;
-	char **rooms, **except;
-	size_t nrooms, nexcept;
-	uint64_t at; /* wall clock ms */
-	struct logent *next;
-};
+#include "recovery.h"
 
 /* a disconnected socket's session, kept until restored or expired */
 struct session {
@@ -27,16 +16,10 @@ struct session {
 	struct session *prev, *next; /* by departure */
 };
 
-/* past this many logged broadcasts the oldest go early: a client whose
- * offset is gone is not recovered (it connects as a new socket) */
-#define LOG_MAX 65536
-
 typedef struct mem_adapter {
 	sios__adapter base;
 	unsigned recovery_ms; /* 0: no recovery */
-	uint64_t next_offset;
-	struct logent *head, *tail;
-	size_t nlog;
+	sios__rlog log;
 	sios__map sessions; /* pid -> struct session */
 	struct session *oldest, *newest;
 } mem_adapter;
@@ -66,14 +49,6 @@ static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
 	return 0;
 }
 
-static int strv_has(char *const *v, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(v[i], s))
-			return 1;
-	return 0;
-}
-
 /* ---- rooms, broadcasts ------------------------------------------------ */
 
 static int m_join(sios__adapter *a, struct sios_socket *s, const char *room)
@@ -94,67 +69,13 @@ static void m_leave_all(sios__adapter *a, struct sios_socket *s)
 	sios__local_leave_all(s);
 }
 
-static void logent_free(struct logent *e)
-{
-	sios__frame_clear(&e->frame);
-	strv_free(e->rooms, e->nrooms);
-	strv_free(e->except, e->nexcept);
-	free(e);
-}
-
-/* the log keeps what a session could still ask for */
-static void log_trim(mem_adapter *m, uint64_t now)
-{
-	while (m->head && (m->nlog > LOG_MAX || m->head->at + m->recovery_ms < now)) {
-		struct logent *e = m->head;
-
-		m->head = e->next;
-		if (!m->head)
-			m->tail = NULL;
-		m->nlog--;
-		logent_free(e);
-	}
-}
-
-/* a broadcast a disconnected client may miss: an event without an ack,
- * not volatile, gets an offset and is logged with its frame */
-static int log_packet(mem_adapter *m, const sios__sel *sel, sios__bpacket *p)
-{
-	struct logent *e = calloc(1, sizeof(*e));
-	const sios__frame *f;
-	uint64_t now = sios__wall_ms();
-
-	if (!e)
-		return SIOS_ENOMEM;
-	snprintf(e->offset, sizeof(e->offset), "%llx", (unsigned long long)++m->next_offset);
-	p->offset = e->offset;
-	if (!(f = sios__bpacket_frame(p)) || sios__frame_copy(&e->frame, f) ||
-	    strv_copy(&e->rooms, &e->nrooms, sel->rooms, sel->nrooms) ||
-	    strv_copy(&e->except, &e->nexcept, sel->except, sel->nexcept)) {
-		int r = f ? SIOS_ENOMEM : p->encoded;
-
-		p->offset = NULL; /* the frame, if any, still names e->offset */
-		logent_free(e);
-		return r;
-	}
-	e->at = now;
-	if (m->tail)
-		m->tail->next = e;
-	else
-		m->head = e;
-	m->tail = e;
-	m->nlog++;
-	log_trim(m, now);
-	return 0;
-}
-
 static int m_broadcast(sios__adapter *a, const sios__sel *sel, sios__bpacket *p)
 {
 	mem_adapter *m = (mem_adapter *)a;
 	int r;
 
 	if (m->recovery_ms && p->ack_id < 0 && !(sel->flags & SIOS_SCOPE_VOLATILE)) {
-		if ((r = log_packet(m, sel, p)))
+		if ((r = sios__rlog_add(&m->log, sel, p, NULL)))
 			return r;
 	} else if (!sios__bpacket_frame(p)) {
 		return p->encoded; /* the caller's error, whoever would receive it */
@@ -307,56 +228,26 @@ static int m_persist(sios__adapter *a, const sios__session_state *st)
 	return 0;
 }
 
-/* Node's shouldIncludePacket: in one of the packet's rooms (any when it
- * named none), in none of its excepted ones */
-static int session_wants(const sios__session_state *st, const struct logent *e)
-{
-	int in = !e->nrooms;
-
-	for (size_t i = 0; i < st->nrooms; i++) {
-		if (strv_has(e->except, e->nexcept, st->rooms[i]))
-			return 0;
-		if (!in && strv_has(e->rooms, e->nrooms, st->rooms[i]))
-			in = 1;
-	}
-	return in;
-}
-
 static int m_restore(sios__adapter *a, const char *pid, const char *offset,
 		     sios__restore_done cb, void *ud)
 {
 	mem_adapter *m = (mem_adapter *)a;
 	struct session *x;
-	struct logent *e;
 	sios__frame **missed = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
+	int r;
 
 	if (m->recovery_ms)
 		sessions_expire(m, sios__wall_ms());
 	x = m->recovery_ms && pid ? sios__map_get(&m->sessions, pid) : NULL;
-	for (e = m->head; x && offset && e; e = e->next)
-		if (!strcmp(e->offset, offset))
-			break;
-	if (!x || !e) {
+	r = x ? sios__rlog_missed(&m->log, x->st.rooms, x->st.nrooms, offset, &missed, &n)
+	      : SIOS_ENOENT;
+	if (r == SIOS_ENOMEM)
+		return r;
+	if (r) {
 		/* unknown, expired, or the offset left the log: a new socket */
 		cb(0, NULL, NULL, 0, ud);
 		return 0;
-	}
-	for (e = e->next; e; e = e->next) {
-		if (!session_wants(&x->st, e))
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			sios__frame **nm = realloc(missed, nc * sizeof(*nm));
-
-			if (!nm) {
-				free(missed);
-				return SIOS_ENOMEM;
-			}
-			missed = nm;
-			cap = nc;
-		}
-		missed[n++] = &e->frame;
 	}
 	/* a session is restored once: its pid does not open a second socket */
 	session_unlink(m, x);
@@ -373,12 +264,7 @@ static void m_close(sios__adapter *a)
 	mem_adapter *m = (mem_adapter *)a;
 
 	/* nothing is ever pending: every request completed in its call */
-	while (m->head) {
-		struct logent *e = m->head;
-
-		m->head = e->next;
-		logent_free(e);
-	}
+	sios__rlog_free(&m->log);
 	while (m->oldest) {
 		struct session *x = m->oldest;
 
@@ -416,6 +302,7 @@ static sios__adapter *memory_make(void *ctx, struct sios_nsp *nsp)
 	m->base.ops = &memory_ops;
 	m->base.nsp = nsp;
 	m->recovery_ms = (unsigned)(uintptr_t)ctx;
+	sios__rlog_init(&m->log, m->recovery_ms, NULL);
 	sios__map_init(&m->sessions);
 	return &m->base;
 }

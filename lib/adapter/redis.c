@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "redis_int.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -361,8 +363,17 @@ static int r_broadcast(sios__adapter *ad, const sios__sel *sel, sios__bpacket *p
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
-	if (!sios__bpacket_frame(p))
+	int r;
+
+	/* recovery: an event without an ack, not volatile, gets an offset
+	 * (this server's uid and a counter) before its one encode, and is
+	 * logged here and, through the opts, by every sios server */
+	if (a->ctx->recovery_ms && p->ack_id < 0 && !(sel->flags & SIOS_SCOPE_VOLATILE)) {
+		if ((r = sios__rlog_add(&a->log, sel, p, NULL)))
+			return r;
+	} else if (!sios__bpacket_frame(p)) {
 		return p->encoded;
+	}
 	sios__local_broadcast(sel, p);
 	if ((sel->flags & SIOS_SCOPE_LOCAL) || !a->ctx->r || a->closing)
 		return 0;
@@ -371,7 +382,7 @@ static int r_broadcast(sios__adapter *ad, const sios__sel *sel, sios__bpacket *p
 	msgpack_pack_array(&pk, 3);
 	sios__rw_pack_cstr(&pk, a->uid);
 	if (sios__rw_pack_packet(&pk, p) == 0) {
-		sios__rw_pack_opts(&pk, sel, 0);
+		sios__rw_pack_opts(&pk, sel, 0, p->offset);
 		if (sel->nrooms == 1) {
 			/* exactly one room: its own channel, which the servers
 			 * without the room skip undecoded */
@@ -420,7 +431,7 @@ static int r_broadcast_with_ack(sios__adapter *ad, const sios__sel *sel, sios__b
 	sios__rw_pack_cstr(&pk, "packet");
 	if (sios__rw_pack_packet(&pk, p) == 0) {
 		sios__rw_pack_cstr(&pk, "opts");
-		sios__rw_pack_opts(&pk, sel, tmo);
+		sios__rw_pack_opts(&pk, sel, tmo, NULL);
 		/* as Node: publish, then count who will answer */
 		published = sios__ra_publish(a, a->reqchan, sb.data, sb.size) == 0;
 	}
@@ -542,23 +553,154 @@ static int r_disconnect(sios__adapter *ad, const sios__sel *sel, int close)
 	return r ? r : sios__local_disconnect_sockets(sel, close);
 }
 
-/* Connection state recovery needs a log every server can read: this
- * adapter keeps none (nor does Node's @socket.io/redis-adapter), so a
- * reconnecting client gets a new socket. */
-static int r_persist(sios__adapter *a, const sios__session_state *st)
+/* Connection state recovery across servers (Node needs its streams
+ * adapter for it): a session is kept in Redis under
+ * prefix-session#nsp#pid for the window, and read (and deleted: restored
+ * once) by whichever server the client comes back to; the packets it
+ * missed come from that server's log, which holds every sios server's
+ * broadcasts under the offsets their origin gave them. */
+static void fire(void *ud, int status, const struct redisReply *rep)
 {
-	(void)a;
-	(void)st;
-	return 0;
+	(void)ud;
+	(void)status;
+	(void)rep;
 }
 
-static int r_restore(sios__adapter *a, const char *pid, const char *offset,
+static char *session_key(radapter *a, const char *pid)
+{
+	char *k1 = strcat3(a->ctx->prefix, "-session#", sios__nsp_name(a->base.nsp));
+	char *k = k1 ? strcat3(k1, "#", pid) : NULL;
+
+	free(k1);
+	return k;
+}
+
+static int r_persist(sios__adapter *ad, const sios__session_state *st)
+{
+	radapter *a = (radapter *)ad;
+	cJSON *o;
+	char *key, *json = NULL, ttl[24];
+	int r = 0;
+
+	if (!a->ctx->recovery_ms || !a->ctx->r)
+		return 0;
+	o = cJSON_CreateObject();
+	if (o && cJSON_AddStringToObject(o, "sid", st->sid) &&
+	    cJSON_AddItemToObject(o, "rooms", strv_json(st->rooms, st->nrooms)))
+		json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	key = session_key(a, st->pid);
+	snprintf(ttl, sizeof(ttl), "%u", a->ctx->recovery_ms);
+	if (json && key) {
+		const char *argv[] = {"SET", key, json, "PX", ttl};
+		size_t lens[5];
+
+		for (int i = 0; i < 5; i++)
+			lens[i] = strlen(argv[i]);
+		r = sios__redis_command_argv(a->ctx->r, fire, NULL, 5, argv, lens);
+	} else {
+		r = SIOS_ENOMEM;
+	}
+	free(json);
+	free(key);
+	return r;
+}
+
+static void restore_unlink(struct restore *x)
+{
+	radapter *a = x->a;
+
+	if (!a)
+		return;
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		a->restores = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->a = NULL;
+}
+
+static void session_read(void *ud, int status, const struct redisReply *rep)
+{
+	struct restore *x = ud;
+	radapter *a = x->a;
+	sios__session_state st;
+	sios__frame **missed = NULL;
+	size_t n = 0;
+	cJSON *o = NULL;
+	const cJSON *sid, *rooms, *it;
+	int found = 0;
+
+	if (!a) { /* the adapter closed: its callback has run */
+		free(x);
+		return;
+	}
+	restore_unlink(x);
+	memset(&st, 0, sizeof(st));
+	if (!status && rep && rep->type == REDIS_REPLY_STRING &&
+	    (o = cJSON_ParseWithLength(rep->str, rep->len)) &&
+	    cJSON_IsString(sid = cJSON_GetObjectItemCaseSensitive(o, "sid")) &&
+	    strlen(sid->valuestring) == SIOS__ID_LEN &&
+	    cJSON_IsArray(rooms = cJSON_GetObjectItemCaseSensitive(o, "rooms")) &&
+	    (st.rooms = calloc((size_t)cJSON_GetArraySize(rooms) + 1, sizeof(*st.rooms)))) {
+		memcpy(st.sid, sid->valuestring, sizeof(st.sid));
+		memcpy(st.pid, x->pid, sizeof(st.pid));
+		cJSON_ArrayForEach(it, rooms)
+			if (cJSON_IsString(it))
+				st.rooms[st.nrooms++] = it->valuestring;
+		found = sios__rlog_missed(&a->log, st.rooms, st.nrooms, x->offset, &missed, &n) == 0;
+	}
+	sios__nsp_enter(a->base.nsp);
+	/* unknown, expired, Redis away, or the offset left this server's
+	 * log: a new socket */
+	x->cb(0, found ? &st : NULL, missed, n, x->ud);
+	sios__nsp_leave(a->base.nsp);
+	free(missed);
+	free(st.rooms);
+	cJSON_Delete(o);
+	free(x);
+}
+
+static int r_restore(sios__adapter *ad, const char *pid, const char *offset,
 		     sios__restore_done cb, void *ud)
 {
-	(void)a;
-	(void)pid;
-	(void)offset;
-	cb(0, NULL, NULL, 0, ud);
+	radapter *a = (radapter *)ad;
+	struct restore *x;
+	char *key;
+	int r;
+
+	if (!a->ctx->recovery_ms || !a->ctx->r || a->closing || strlen(offset) >= 64 ||
+	    !(x = calloc(1, sizeof(*x)))) {
+		cb(0, NULL, NULL, 0, ud);
+		return 0;
+	}
+	x->a = a;
+	x->cb = cb;
+	x->ud = ud;
+	memcpy(x->offset, offset, strlen(offset) + 1);
+	if (!(key = session_key(a, pid))) {
+		free(x);
+		cb(0, NULL, NULL, 0, ud);
+		return 0;
+	}
+	{
+		const char *argv[] = {"GETDEL", key};
+		size_t lens[] = {6, strlen(key)};
+
+		r = sios__redis_command_argv(a->ctx->r, session_read, x, 2, argv, lens);
+	}
+	free(key);
+	if (r) {
+		free(x);
+		cb(0, NULL, NULL, 0, ud);
+		return 0;
+	}
+	x->next = a->restores;
+	if (a->restores)
+		a->restores->prev = x;
+	a->restores = x;
+	snprintf(x->pid, sizeof(x->pid), "%s", pid);
 	return 0;
 }
 
@@ -602,6 +744,13 @@ static void r_close(sios__adapter *ad)
 		}
 	}
 	sios__ra_relays_detach(a);
+	while (a->restores) {
+		struct restore *x = a->restores;
+
+		restore_unlink(x); /* freed when Redis answers */
+		x->cb(SIOS_ECLOSED, NULL, NULL, 0, x->ud);
+	}
+	sios__rlog_free(&a->log);
 	for (radapter **pp = &a->ctx->adapters; *pp; pp = &(*pp)->next)
 		if (*pp == a) {
 			*pp = a->next;
@@ -678,6 +827,12 @@ static sios__adapter *redis_make(void *ud, struct sios_nsp *nsp)
 		return NULL;
 	}
 	a->bchan_len = strlen(a->bchan);
+	{
+		char prefix[16];
+
+		snprintf(prefix, sizeof(prefix), "%s:", a->uid);
+		sios__rlog_init(&a->log, ctx->recovery_ms, prefix);
+	}
 	a->next = ctx->adapters;
 	ctx->adapters = a;
 	subscriptions(a, 1);
@@ -748,7 +903,7 @@ static void ctx_free(void *ud)
 }
 
 int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms,
-			sios__adapter_kind *out)
+			unsigned recovery_ms, sios__adapter_kind *out)
 {
 	redis_ctx *ctx;
 	sios__redis_url u;
@@ -762,6 +917,7 @@ int sios__adapter_redis(const char *url, const char *prefix, unsigned timeout_ms
 	ctx->url = sios__strdup(url);
 	ctx->prefix = sios__strdup(prefix ? prefix : "socket.io");
 	ctx->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
+	ctx->recovery_ms = recovery_ms;
 	if (!ctx->url || !ctx->prefix) {
 		ctx_free(ctx);
 		return SIOS_ENOMEM;

@@ -221,7 +221,7 @@ SIOS_EXPORT int sios_emitter_emit(sios_emitter *em, const char *nsp, const char 
 		size_t plen = strlen(em->prefix), nlen = strlen(name);
 		size_t rlen = em->nrooms == 1 ? strlen(em->rooms[0]) + 1 : 0;
 
-		sios__rw_pack_opts(&pk, &sel, 0);
+		sios__rw_pack_opts(&pk, &sel, 0, NULL);
 		/* prefix#nsp# or, for exactly one room, prefix#nsp#room# */
 		if ((chan = malloc(plen + nlen + rlen + 3))) {
 			char *p = chan;

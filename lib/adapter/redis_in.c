@@ -138,8 +138,10 @@ static void on_broadcast(radapter *a, const char *tail, size_t tlen, const char 
 	struct msel m;
 	int r;
 
-	if (tlen) {
-		/* a room's channel: skipped undecoded unless the room is here */
+	if (tlen && !a->ctx->recovery_ms) {
+		/* a room's channel: skipped undecoded unless the room is here
+		 * (with recovery every broadcast is logged, for clients that may
+		 * come back here) */
 		char *room;
 		int here;
 
@@ -171,7 +173,16 @@ static void on_broadcast(radapter *a, const char *tail, size_t tlen, const char 
 		goto out;
 	}
 	if (msel_from(&m, nsp, opts) == 0) {
+		const cJSON *off = cJSON_GetObjectItemCaseSensitive(opts, "offset");
+
 		sios__nsp_enter(nsp);
+		/* logged under the origin's offset (a Node origin gives none:
+		 * one of this server's, which another server will not know) */
+		if (a->ctx->recovery_ms && !(m.sel.flags & SIOS_SCOPE_VOLATILE))
+			sios__rlog_add(&a->log, &m.sel, &p,
+				       cJSON_IsString(off) && strlen(off->valuestring) < 40
+					       ? off->valuestring
+					       : NULL);
 		sios__local_broadcast(&m.sel, &p);
 		sios__nsp_leave(nsp);
 		msel_free(&m);

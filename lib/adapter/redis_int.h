@@ -4,6 +4,7 @@
 #define SIOS_REDIS_INT_H
 
 #include "redis/redis.h"
+#include "recovery.h"
 #include "redis_wire.h"
 
 enum {
@@ -26,6 +27,7 @@ typedef struct radapter radapter;
 typedef struct redis_ctx {
 	char *url, *prefix;
 	unsigned timeout_ms;
+	unsigned recovery_ms; /* connection state recovery, 0: off */
 	sios__redis *r; /* NULL once the loop is torn down */
 	sios__loop *loop;
 	radapter *adapters;
@@ -56,6 +58,16 @@ struct req {
 	int done;                  /* the callback ran */
 };
 
+/* a session being read from Redis for a client coming back */
+struct restore {
+	radapter *a; /* NULL once the adapter closed (the callback has run) */
+	sios__restore_done cb;
+	void *ud;
+	char offset[64];
+	char pid[SIOS__ID_LEN + 1];
+	struct restore *prev, *next;
+};
+
 /* another server's broadcast with acks, answered by local clients */
 struct relay {
 	radapter *a;
@@ -71,6 +83,10 @@ struct radapter {
 	size_t bchan_len;
 	sios__map reqs; /* requestId -> struct req */
 	struct relay *relays;
+	/* connection state recovery: the cluster's broadcasts of the window
+	 * as this server saw them, and restores waiting for Redis */
+	sios__rlog log;
+	struct restore *restores;
 	int closing; /* in r_close: new requests are refused */
 	radapter *next;
 };

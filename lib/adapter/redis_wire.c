@@ -265,11 +265,16 @@ static void pack_strv(msgpack_packer *pk, char *const *v, size_t n)
 		sios__rw_pack_cstr(pk, v[i]);
 }
 
-void sios__rw_pack_opts(msgpack_packer *pk, const sios__sel *sel, unsigned timeout_ms)
+void sios__rw_pack_opts(msgpack_packer *pk, const sios__sel *sel, unsigned timeout_ms,
+			const char *offset)
 {
 	size_t nflags = !!(sel->flags & SIOS_SCOPE_VOLATILE) + !!timeout_ms;
 
-	msgpack_pack_map(pk, 3);
+	msgpack_pack_map(pk, offset ? 4 : 3);
+	if (offset) { /* sios's own key: Node's adapter ignores it */
+		sios__rw_pack_cstr(pk, "offset");
+		sios__rw_pack_cstr(pk, offset);
+	}
 	sios__rw_pack_cstr(pk, "rooms");
 	pack_strv(pk, sel->rooms, sel->nrooms);
 	sios__rw_pack_cstr(pk, "except");

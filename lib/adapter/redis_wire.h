@@ -34,8 +34,10 @@ int sios__rw_pack_packet(msgpack_packer *pk, const sios__bpacket *p);
 int sios__rw_pack_event(msgpack_packer *pk, const char *nsp, const char *event, const cJSON *args,
 			const sios_binary *bins, size_t nbins);
 /* {rooms:[...], except:[...], flags:{...}} with the scope's flags, and
- * timeout_ms when not 0 */
-void sios__rw_pack_opts(msgpack_packer *pk, const sios__sel *sel, unsigned timeout_ms);
+ * timeout_ms when not 0; with offset (connection state recovery between
+ * sios servers) also {offset}, which Node's adapter ignores */
+void sios__rw_pack_opts(msgpack_packer *pk, const sios__sel *sel, unsigned timeout_ms,
+			const char *offset);
 
 /* Unpacks exactly one msgpack value filling all of data (trailing bytes
  * are an error, as for notepack.io). 0 or SIOS_EINVAL. */

@@ -27,34 +27,44 @@ static void rec_clear(sios_socket *s)
 	s->nrec_rooms = s->nrec_missed = 0;
 }
 
-/* the adapter found the session (st) or not (NULL): the socket takes its
- * id, rooms and missed packets, which it gets as it connects */
-struct restoring {
-	sios_socket *s;
-	int found;
-};
+static void run_middleware(sios_socket *s, struct sios__mw *m);
 
+/* the adapter found the session (st) or not (NULL), now or later: the
+ * socket takes its id, rooms and missed packets, which it gets as it
+ * connects, and goes on to the middleware (or past it) */
 static void restored(int status, const sios__session_state *st, sios__frame *const *missed,
 		     size_t nmissed, void *ud)
 {
-	struct restoring *r = ud;
-	sios_socket *s = r->s;
+	sios_socket *s = ud;
+	sios_server *srv = s->nsp->srv;
+	int found = 0;
 
-	if (status || !st || sios__map_get(&s->nsp->sockets, st->sid))
-		return; /* unknown, expired, or its id is in use again: a new socket */
-	if (st->nrooms && !(s->rec_rooms = calloc(st->nrooms, sizeof(*s->rec_rooms))))
+	sios__core_enter(srv);
+	s->held = 0;
+	if (s->state != SIOS__SOCK_CONNECTING) {
+		if (!s->next)
+			sios__bury_socket(s); /* its client left meanwhile */
+		sios__core_leave(srv);
 		return;
-	for (size_t i = 0; i < st->nrooms; i++)
-		if ((s->rec_rooms[s->nrec_rooms] = sios__strdup(st->rooms[i])))
-			s->nrec_rooms++;
-	if (nmissed && (s->rec_missed = calloc(nmissed, sizeof(*s->rec_missed))))
-		for (size_t i = 0; i < nmissed; i++)
-			if (sios__frame_copy(&s->rec_missed[s->nrec_missed], missed[i]) == 0)
-				s->nrec_missed++;
-	memcpy(s->id, st->sid, sizeof(s->id));
-	memcpy(s->pid, st->pid, sizeof(s->pid));
-	s->recovered = 1;
-	r->found = 1;
+	}
+	if (!status && st && !sios__map_get(&s->nsp->sockets, st->sid) &&
+	    (!st->nrooms || (s->rec_rooms = calloc(st->nrooms, sizeof(*s->rec_rooms))))) {
+		for (size_t i = 0; i < st->nrooms; i++)
+			if ((s->rec_rooms[s->nrec_rooms] = sios__strdup(st->rooms[i])))
+				s->nrec_rooms++;
+		if (nmissed && (s->rec_missed = calloc(nmissed, sizeof(*s->rec_missed))))
+			for (size_t i = 0; i < nmissed; i++)
+				if (sios__frame_copy(&s->rec_missed[s->nrec_missed], missed[i]) == 0)
+					s->nrec_missed++;
+		memcpy(s->id, st->sid, sizeof(s->id));
+		memcpy(s->pid, st->pid, sizeof(s->pid));
+		s->recovered = 1;
+		found = 1;
+	}
+	/* (else unknown, expired, or its id in use again: a new socket) */
+	run_middleware(s, found && srv->cfg.recovery_skip_mw ? NULL
+							     : sios__cfg_nsp(s->nsp)->mw);
+	sios__core_leave(srv);
 }
 
 /* A socket that leaves for a reason it may come back from leaves its
@@ -199,19 +209,18 @@ int sios__socket_open(sios__client *c, struct sios_nsp *nsp, cJSON **auth)
 	c->nsockets++;
 	if (c->srv->cfg.recovery_ms) {
 		/* a client coming back names its session and the last packet
-		 * it got (socket.io-client puts them in the auth) */
+		 * it got (socket.io-client puts them in the auth); the adapter
+		 * answers now or later (from Redis), and the socket waits */
 		const cJSON *pid = cJSON_GetObjectItemCaseSensitive(s->auth, "pid");
 		const cJSON *off = cJSON_GetObjectItemCaseSensitive(s->auth, "offset");
-		struct restoring r = {s, 0};
 
 		if (cJSON_IsString(pid) && cJSON_IsString(off) &&
 		    strlen(pid->valuestring) == SIOS__ID_LEN) {
-			nsp->adapter->ops->restore_session(nsp->adapter, pid->valuestring,
-							   off->valuestring, restored, &r);
-			if (r.found && c->srv->cfg.recovery_skip_mw) {
-				run_middleware(s, NULL);
+			s->held = 1;
+			if (nsp->adapter->ops->restore_session(nsp->adapter, pid->valuestring,
+							       off->valuestring, restored, s) == 0)
 				return 0;
-			}
+			s->held = 0;
 		}
 	}
 	run_middleware(s, sios__cfg_nsp(nsp)->mw);
@@ -446,8 +455,7 @@ static int emit_flags(sios_socket *s, const char *event, const cJSON *args,
 		memset(&sel, 0, sizeof(sel));
 		sel.nsp = s->nsp;
 		sel.rooms = rooms;
-		sel.nrooms = 1;
-		sel.flags = SIOS_SCOPE_LOCAL;
+		sel.nrooms = 1; /* (in a cluster every server logs it too) */
 		memset(&p, 0, sizeof(p));
 		p.nsp = s->nsp;
 		p.event = event;

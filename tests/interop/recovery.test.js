@@ -66,6 +66,47 @@ test('a client that disconnects on purpose, or comes back after the window, star
   a.disconnect();
 });
 
+test('across a cluster: the client comes back on another server, which has its session and what it missed', async () => {
+  const net = require('net');
+  const { spawn } = require('child_process');
+  const port = await new Promise((res) => {
+    const t = net.createServer();
+    t.listen(0, '127.0.0.1', () => { const p = t.address().port; t.close(() => res(p)); });
+  });
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((res) => { let out = ''; redis.stdout.on('data', (d) => { out += d; if (/Ready to accept/.test(out)) res(); }); });
+  const url = `redis://127.0.0.1:${port}`;
+  const [A, B] = await Promise.all([startServer('progs/cluster_server', ['--redis', url, '--recovery', '60000']),
+    startServer('progs/cluster_server', ['--redis', url, '--recovery', '60000'])]);
+  try {
+    const a = await connect(A, { transports: ['websocket'] });
+    const sender = await connect(B, { transports: ['websocket'] });
+    assert.strictEqual(await a.emitWithAck('join', ['r3']), 2);
+    const got = [];
+    a.on('bcast', (d) => got.push(d));
+    await sender.emitWithAck('bcast', { scope: { to: ['r3'] }, data: 'before' });
+    await new Promise((r) => { const t = () => (got.length ? r() : setTimeout(t, 5)); t(); });
+    const id = a.id;
+    a.io.uri = `http://127.0.0.1:${B.port}`; // it comes back to B
+    const back = once(a, 'connect');
+    a.io.engine.close();
+    for (let i = 0; i < 3; i++) await sender.emitWithAck('bcast', { scope: { to: ['r3'] }, data: `missed ${i}` });
+    await back;
+    assert.strictEqual(a.id, id);
+    assert.strictEqual(a.recovered, true);
+    assert.strictEqual(await a.emitWithAck('recovered'), true); // asked of B
+    await sender.emitWithAck('bcast', { scope: { to: ['r3'] }, data: 'after' });
+    await new Promise((r) => { const t = () => (got.length >= 5 ? r() : setTimeout(t, 5)); t(); });
+    assert.deepStrictEqual(got, ['before', 'missed 0', 'missed 1', 'missed 2', 'after']);
+    a.disconnect();
+    sender.disconnect();
+  } finally {
+    await Promise.all([A.stop(), B.stop()]);
+    redis.kill('SIGKILL');
+  }
+});
+
 test('the servers stop cleanly', async () => {
   for (const c of all) c.disconnect();
   await srv.stop();

@@ -996,9 +996,8 @@ static sios__adapter_kind redis_kind(const fixture *f, size_t idx)
 {
 	sios__adapter_kind k;
 
-	(void)f;
 	(void)idx;
-	if (sios__adapter_redis(redis_url, "sios-contract", 0, &k))
+	if (sios__adapter_redis(redis_url, "sios-contract", 0, f->recovery_ms, &k))
 		abort();
 	return k;
 }
