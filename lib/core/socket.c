@@ -328,9 +328,12 @@ void sios__socket_client_closed(sios_socket *s, int reason)
 	} else if (s->state == SIOS__SOCK_CONNECTING) {
 		struct sios_nsp *cfg = sios__cfg_nsp(s->nsp);
 
-		/* a held socket is the watcher's until it proceeds */
+		/* a held socket is the watcher's until it proceeds; rooms it
+		 * joined meanwhile (its user's) must not reach its client */
 		if (!s->held && cfg->watch.gone)
 			cfg->watch.gone(cfg->watch.ud, s);
+		if (s->held)
+			s->nsp->adapter->ops->leave_all(s->nsp->adapter, s);
 		s->state = SIOS__SOCK_GONE;
 		if (!s->next && !s->held)
 			sios__bury_socket(s);

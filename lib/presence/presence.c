@@ -247,10 +247,17 @@ static int w_connecting(void *ud, sios_socket *s)
 	if (p->redis) {
 		/* Redis decides whether the user comes online; the CONNECT
 		 * reply waits for it */
+		char room[300];
+
 		if (u->nsockets++ == 0 && u->grace_on) {
 			sios__loop_timer_cancel(&p->srv->loop, &u->grace);
 			u->grace_on = 0;
 		}
+		/* in the user's room before Redis says it is online: what a
+		 * server sends it from then on reaches it (the client keeps
+		 * events that come before its CONNECT reply) */
+		snprintf(room, sizeof(room), "user:%s", u->id);
+		s->nsp->adapter->ops->join(s->nsp->adapter, s, room);
 		if (sios__pr_add(p, ps)) {
 			ps->held = s;
 			return 1;

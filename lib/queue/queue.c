@@ -328,20 +328,59 @@ static void qsend_free(struct qsend *x)
 }
 
 #if SIOS_WITH_REDIS
-/* KEYS queue; ARGV element, cap, ttl */
-static const char PUSH[] = "redis.call('RPUSH', KEYS[1], ARGV[1]) "
-			   "redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1) "
-			   "redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3])) return 1";
+/* KEYS presence, queue; ARGV user, element, cap, ttl. Atomic with the
+ * presence scripts: 1 when the user is online (the caller sends it to the
+ * user's room, which a connecting socket joins before it is counted), else
+ * queued (a connecting socket reads the queue after it is counted): a
+ * message sent while its user connects is neither lost nor sent twice */
+static const char SEND[] =
+	"local c = redis.call('HGET', KEYS[1], ARGV[1]) "
+	"if c then local ok, v = pcall(cjson.decode, c) "
+	"  if ok and type(v) == 'table' and v.status ~= nil and v.status ~= 'offline' then "
+	"    return 1 end end "
+	"redis.call('RPUSH', KEYS[2], ARGV[2]) "
+	"redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1) "
+	"redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4])) return 0";
+
+static void send_to_room(struct qsend *x);
 
 static void pushed(void *ud, int status, const struct redisReply *rep)
 {
 	struct qsend *x = ud;
 
+	if (!status && rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
+		sios_server *srv = x->q->p->srv;
+
+		sios__core_enter(srv);
+		send_to_room(x); /* frees x */
+		sios__core_leave(srv);
+		return;
+	}
 	if (x->cb)
 		x->cb(status || !rep || rep->type == REDIS_REPLY_ERROR ? SIOS_EIO : 0, 1, x->ud);
 	qsend_free(x);
 }
 #endif
+
+/* to every socket of the user, on whichever server */
+static void send_to_room(struct qsend *x)
+{
+	sios_scope *sc;
+	char room[300];
+	cJSON *args = cJSON_CreateArray();
+	int r;
+
+	snprintf(room, sizeof(room), "user:%s", x->user);
+	cJSON_AddItemToArray(args, cJSON_Duplicate(x->msg, 1));
+	r = sios_scope_new(x->q->p->nsp, &sc);
+	if (!r && !(r = sios_scope_to(sc, room)))
+		r = sios_scope_emit(sc, x->event, args, NULL, 0);
+	sios_scope_free(sc);
+	cJSON_Delete(args);
+	if (x->cb)
+		x->cb(r, 0, x->ud);
+	qsend_free(x);
+}
 
 static void online_known(void *ud, int status, int online)
 {
@@ -350,21 +389,7 @@ static void online_known(void *ud, int status, int online)
 	int r = status;
 
 	if (!r && online) {
-		/* to every socket of the user, on whichever server */
-		sios_scope *sc;
-		char room[300];
-		cJSON *args = cJSON_CreateArray();
-
-		snprintf(room, sizeof(room), "user:%s", x->user);
-		cJSON_AddItemToArray(args, cJSON_Duplicate(x->msg, 1));
-		r = sios_scope_new(q->p->nsp, &sc);
-		if (!r && !(r = sios_scope_to(sc, room)))
-			r = sios_scope_emit(sc, x->event, args, NULL, 0);
-		sios_scope_free(sc);
-		cJSON_Delete(args);
-		if (x->cb)
-			x->cb(r, 0, x->ud);
-		qsend_free(x);
+		send_to_room(x);
 		return;
 	}
 	if (!r) {
@@ -380,15 +405,15 @@ static void online_known(void *ud, int status, int online)
 #if SIOS_WITH_REDIS
 			struct sios__redis *rc = sios__pr_conn(q->p);
 			char key[300], cap[24], ttl[24];
-			const char *argv[] = {"EVAL", PUSH, "1", key, elem, cap, ttl};
-			size_t lens[7];
+			const char *argv[] = {"EVAL", SEND, "2", "presence", key, x->user, elem, cap, ttl};
+			size_t lens[9];
 
 			snprintf(key, sizeof(key), "queue:%s", x->user);
 			snprintf(cap, sizeof(cap), "%zu", q->max_per_user);
 			snprintf(ttl, sizeof(ttl), "%u", q->ttl_s);
-			for (int i = 0; i < 7; i++)
+			for (int i = 0; i < 9; i++)
 				lens[i] = strlen(argv[i]);
-			r = rc ? sios__redis_command_argv(rc, pushed, x, 7, argv, lens) : SIOS_EIO;
+			r = rc ? sios__redis_command_argv(rc, pushed, x, 9, argv, lens) : SIOS_EIO;
 			free(elem);
 			if (!r)
 				return; /* pushed() answers */
@@ -486,6 +511,12 @@ SIOS_EXPORT int sios_queue_send(sios_queue *q, const char *user, const char *eve
 	snprintf(x->user, sizeof(x->user), "%s", user);
 	x->cb = cb;
 	x->ud = ud;
+	/* in Redis the check and the queueing are one script (online_known
+	 * is told "offline" and runs it) */
+	if (redis_mode(q)) {
+		online_known(x, 0, 0);
+		return 0;
+	}
 	if ((r = sios__presence_online(q->p, user, online_known, x))) {
 		qsend_free(x);
 		return r;

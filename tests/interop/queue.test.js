@@ -92,6 +92,35 @@ for (const mode of ['memory', 'redis']) {
   });
 }
 
+test('redis: messages sent while their user connects on another server: each arrives exactly once, 10 rounds', async () => {
+  const sender = await connect(B, 'sender');
+  for (let round = 0; round < 10; round++) {
+    const user = `racer${round}`;
+    const seen = new Map();
+    const count = (text) => seen.set(text, (seen.get(text) || 0) + 1);
+    const sends = [];
+    const conn = new Promise((resolve, reject) => {
+      const c = io(`http://127.0.0.1:${A.port}`, { forceNew: true, reconnection: false, transports: ['websocket'], auth: { userId: user, friends: [] } });
+      all.push(c);
+      c.on('message', (m) => count(m.text));
+      c.on('queued-messages', (msgs, cb) => { msgs.forEach((m) => count(m.text)); cb('ok'); });
+      c.once('connect', () => resolve(c));
+      c.once('connect_error', reject);
+    });
+    for (let i = 0; i < 8; i++) sends.push(sender.emitWithAck('direct', { to: user, text: `m${i}` }));
+    const c = await conn;
+    for (let i = 8; i < 12; i++) sends.push(sender.emitWithAck('direct', { to: user, text: `m${i}` }));
+    const st = await Promise.all(sends);
+    assert.ok(st.every((x) => x.status === 'queued' || x.status === 'delivered'), JSON.stringify(st));
+    for (let t = 0; t < 200 && seen.size < 12; t++) await new Promise((r) => setTimeout(r, 10));
+    await c.emitWithAck('get-presence', []); // and nothing more was on its way
+    assert.strictEqual(seen.size, 12, `round ${round}: ${JSON.stringify([...seen])}`);
+    for (const [text, n] of seen) assert.strictEqual(n, 1, `round ${round}: ${text} arrived ${n} times`);
+    c.disconnect();
+  }
+  sender.disconnect();
+}, 30000);
+
 test('redis: queued messages survive a restart of every server', async () => {
   const sam = await connect(A, 'sam3');
   assert.strictEqual(await sendTo(sam, 'wes', 'kept'), 'queued');
