@@ -748,9 +748,15 @@ SIOS_EXPORT int sios_presence_query(sios_presence *p, const char *const *users, 
 typedef struct sios_queue sios_queue;
 SIOS_EXPORT int sios_queue_new(sios_presence *p, sios_queue **out);
 SIOS_EXPORT void sios_queue_free(sios_queue *q);
-/* at most max_per_user messages a user (the oldest go; default 100), each
- * kept ttl_s seconds (default 7 days) */
-SIOS_EXPORT int sios_queue_set_limits(sios_queue *q, size_t max_per_user, unsigned ttl_s);
+/* at most max_per_user messages a user (the oldest go; default 100), at
+ * most max_total_bytes queued in memory for all users together (beyond,
+ * sends that would queue fail with SIOS_ETOOBIG; default 64 MiB; Redis
+ * bounds per user only), each kept ttl_s seconds (default 7 days) */
+SIOS_EXPORT int sios_queue_set_limits(sios_queue *q, size_t max_per_user, size_t max_total_bytes,
+				      unsigned ttl_s);
+/* 1 (default): queued messages are removed when the client acknowledges
+ * them; 0: as they are sent, for clients that do not acknowledge */
+SIOS_EXPORT int sios_queue_set_acked(sios_queue *q, int acked);
 /* cb (may be NULL) says whether it was queued (1) or sent (0) */
 typedef void (*sios_queue_sent_cb)(int status, int queued, void *ud);
 SIOS_EXPORT int sios_queue_send(sios_queue *q, const char *user, const char *event,

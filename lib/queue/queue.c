@@ -37,7 +37,9 @@ struct quser {
 struct sios_queue {
 	sios_presence *p;
 	size_t max_per_user;
+	size_t max_total, total; /* memory store: bytes queued, all users */
 	unsigned ttl_s;
+	int acked; /* removed on the client's ack (1) or as sent (0) */
 	sios__map users; /* memory store: user -> struct quser */
 };
 
@@ -84,8 +86,10 @@ static void quser_expire(sios_queue *q, struct quser *u)
 	uint64_t now = sios__wall_ms();
 	size_t k = 0;
 
-	while (k < u->n && u->v[k].at + (uint64_t)q->ttl_s * 1000u < now)
+	while (k < u->n && u->v[k].at + (uint64_t)q->ttl_s * 1000u < now) {
+		q->total -= strlen(u->v[k].elem);
 		free(u->v[k++].elem);
+	}
 	if (k) {
 		memmove(u->v, u->v + k, (u->n - k) * sizeof(*u->v));
 		u->n -= k;
@@ -99,7 +103,10 @@ static int mem_push(sios_queue *q, const char *user, char *elem)
 	if (!u)
 		return SIOS_ENOMEM;
 	quser_expire(q, u);
+	if (q->total + strlen(elem) > q->max_total)
+		return SIOS_ETOOBIG; /* every user's queues together are full */
 	if (u->n == q->max_per_user) { /* the oldest goes */
+		q->total -= strlen(u->v[0].elem);
 		free(u->v[0].elem);
 		memmove(u->v, u->v + 1, (u->n - 1) * sizeof(*u->v));
 		u->n--;
@@ -116,6 +123,7 @@ static int mem_push(sios_queue *q, const char *user, char *elem)
 	u->v[u->n].elem = elem;
 	u->v[u->n].at = sios__wall_ms();
 	u->n++;
+	q->total += strlen(elem);
 	return 0;
 }
 
@@ -126,6 +134,7 @@ static void mem_remove(sios_queue *q, const char *user, char **elems, size_t n)
 	for (size_t i = 0; u && i < n; i++)
 		for (size_t k = 0; k < u->n; k++)
 			if (!strcmp(u->v[k].elem, elems[i])) {
+				q->total -= strlen(u->v[k].elem);
 				free(u->v[k].elem);
 				memmove(u->v + k, u->v + k + 1, (u->n - k - 1) * sizeof(*u->v));
 				u->n--;
@@ -215,8 +224,16 @@ static void deliver(sios_queue *q, sios_socket *s, const char *user, char **elem
 			cJSON_AddItemToArray(list, m);
 		cJSON_Delete(e);
 	}
-	if (sios_emit_with_ack(s, "queued-messages", args, NULL, 0, 0, acked, d) == 0)
+	if (!q->acked) {
+		/* removed as sent, for clients that do not acknowledge */
+		if (sios_emit(s, "queued-messages", args, NULL, 0) == 0)
+			acked(s, 0, NULL, d);
+		else
+			qdeliver_free(d);
 		d = NULL;
+	} else if (sios_emit_with_ack(s, "queued-messages", args, NULL, 0, 0, acked, d) == 0) {
+		d = NULL;
+	}
 fail:
 	cJSON_Delete(args);
 	if (!args)
@@ -446,7 +463,9 @@ SIOS_EXPORT int sios_queue_new(sios_presence *p, sios_queue **out)
 		return SIOS_ENOMEM;
 	q->p = p;
 	q->max_per_user = 100;
+	q->max_total = 64u << 20;
 	q->ttl_s = 7 * 24 * 3600;
+	q->acked = 1;
 	sios__map_init(&q->users);
 	p->user_connected = user_connected;
 	p->uc_free = queue_destroy;
@@ -481,12 +500,22 @@ static void queue_destroy(void *ud)
 	free(q);
 }
 
-SIOS_EXPORT int sios_queue_set_limits(sios_queue *q, size_t max_per_user, unsigned ttl_s)
+SIOS_EXPORT int sios_queue_set_limits(sios_queue *q, size_t max_per_user, size_t max_total_bytes,
+				      unsigned ttl_s)
 {
-	if (!q || !max_per_user || max_per_user > 100000 || !ttl_s)
+	if (!q || !max_per_user || max_per_user > 100000 || !ttl_s || max_total_bytes < 4096)
 		return SIOS_EINVAL;
 	q->max_per_user = max_per_user;
+	q->max_total = max_total_bytes;
 	q->ttl_s = ttl_s;
+	return 0;
+}
+
+SIOS_EXPORT int sios_queue_set_acked(sios_queue *q, int acked)
+{
+	if (!q)
+		return SIOS_EINVAL;
+	q->acked = !!acked;
 	return 0;
 }
 

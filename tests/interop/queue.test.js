@@ -77,6 +77,17 @@ for (const mode of ['memory', 'redis']) {
     for (const c of [sam, tom, u, u2]) c.disconnect();
   });
 
+  test(`${mode}: at its bound (100 a user) the oldest messages go first`, async () => {
+    const sam = await connect(A, `sam4-${mode}`);
+    await Promise.all(Array.from({ length: 103 }, (_, i) => sendTo(sam, `xena-${mode}`, `n${i}`)));
+    const x = await connect(B, `xena-${mode}`);
+    const texts = (await x.gotQueue).map((m) => m.text);
+    assert.strictEqual(texts.length, 100);
+    assert.deepStrictEqual(texts, Array.from({ length: 100 }, (_, i) => `n${i + 3}`));
+    sam.disconnect();
+    x.disconnect();
+  });
+
   test(`${mode}: no acknowledgement: the next connection gets them again`, async () => {
     const sam = await connect(A, `sam2-${mode}`);
     assert.strictEqual(await sendTo(sam, `vera-${mode}`, 'again'), 'queued');
