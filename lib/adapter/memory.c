@@ -24,31 +24,6 @@ typedef struct mem_adapter {
 	struct session *oldest, *newest;
 } mem_adapter;
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
-{
-	*dst = NULL;
-	*dn = 0;
-	if (!n)
-		return 0;
-	if (!(*dst = calloc(n, sizeof(**dst))))
-		return SIOS_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (!((*dst)[i] = sios__strdup(src[i]))) {
-			strv_free(*dst, n);
-			*dst = NULL;
-			return SIOS_ENOMEM;
-		}
-	*dn = n;
-	return 0;
-}
-
 /* ---- rooms, broadcasts ------------------------------------------------ */
 
 static int m_join(sios__adapter *a, struct sios_socket *s, const char *room)
@@ -182,7 +157,7 @@ static void session_unlink(mem_adapter *m, struct session *x)
 
 static void session_free(struct session *x)
 {
-	strv_free(x->st.rooms, x->st.nrooms);
+	sios__strv_free(&x->st.rooms, &x->st.nrooms);
 	free(x);
 }
 
@@ -207,7 +182,7 @@ static int m_persist(sios__adapter *a, const sios__session_state *st)
 	if (!(x = calloc(1, sizeof(*x))))
 		return SIOS_ENOMEM;
 	x->st = *st;
-	if (strv_copy(&x->st.rooms, &x->st.nrooms, st->rooms, st->nrooms)) {
+	if (sios__strv_copy(&x->st.rooms, &x->st.nrooms, st->rooms, st->nrooms)) {
 		free(x);
 		return SIOS_ENOMEM;
 	}

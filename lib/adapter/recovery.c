@@ -18,31 +18,6 @@ struct sios__rlent {
 	struct sios__rlent *next;
 };
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
-{
-	*dst = NULL;
-	*dn = 0;
-	if (!n)
-		return 0;
-	if (!(*dst = calloc(n, sizeof(**dst))))
-		return SIOS_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (!((*dst)[i] = sios__strdup(src[i]))) {
-			strv_free(*dst, n);
-			*dst = NULL;
-			return SIOS_ENOMEM;
-		}
-	*dn = n;
-	return 0;
-}
-
 static int strv_has(char *const *v, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
@@ -54,8 +29,8 @@ static int strv_has(char *const *v, size_t n, const char *s)
 static void ent_free(struct sios__rlent *e)
 {
 	sios__frame_clear(&e->frame);
-	strv_free(e->rooms, e->nrooms);
-	strv_free(e->except, e->nexcept);
+	sios__strv_free(&e->rooms, &e->nrooms);
+	sios__strv_free(&e->except, &e->nexcept);
 	free(e);
 }
 
@@ -107,8 +82,8 @@ int sios__rlog_add(sios__rlog *l, const sios__sel *sel, sios__bpacket *p, const 
 			 (unsigned long long)++l->next);
 	p->offset = e->offset;
 	if (!(f = sios__bpacket_frame(p)) || sios__frame_copy(&e->frame, f) ||
-	    strv_copy(&e->rooms, &e->nrooms, sel->rooms, sel->nrooms) ||
-	    strv_copy(&e->except, &e->nexcept, sel->except, sel->nexcept)) {
+	    sios__strv_copy(&e->rooms, &e->nrooms, sel->rooms, sel->nrooms) ||
+	    sios__strv_copy(&e->except, &e->nexcept, sel->except, sel->nexcept)) {
 		int r = f ? SIOS_ENOMEM : p->encoded;
 
 		p->offset = NULL; /* the frame, if any, still names e->offset */

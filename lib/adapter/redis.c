@@ -51,31 +51,6 @@ static char *strcat3(const char *a, const char *b, const char *c)
 	return s;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int strv_copy(char ***dst, size_t *dn, char *const *src, size_t n)
-{
-	*dst = NULL;
-	*dn = 0;
-	if (!n)
-		return 0;
-	if (!(*dst = calloc(n, sizeof(**dst))))
-		return SIOS_ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (!((*dst)[i] = sios__strdup(src[i]))) {
-			strv_free(*dst, n);
-			*dst = NULL;
-			return SIOS_ENOMEM;
-		}
-	*dn = n;
-	return 0;
-}
-
 static cJSON *strv_json(char *const *v, size_t n)
 {
 	cJSON *arr = cJSON_CreateArray();
@@ -136,8 +111,8 @@ static void req_destroy(struct req *q)
 		sios__bcast_ack_unref(q->b);
 	cJSON_Delete(q->acc);
 	cJSON_Delete(q->msg);
-	strv_free(q->sel.rooms, q->sel.nrooms);
-	strv_free(q->sel.except, q->sel.nexcept);
+	sios__strv_free(&q->sel.rooms, &q->sel.nrooms);
+	sios__strv_free(&q->sel.except, &q->sel.nexcept);
 	free(q);
 }
 
@@ -315,8 +290,8 @@ static int request_start(radapter *a, int type, const sios__sel *sel, unsigned t
 	if (sel) {
 		q->sel.nsp = sel->nsp;
 		q->sel.flags = sel->flags;
-		if (strv_copy(&q->sel.rooms, &q->sel.nrooms, sel->rooms, sel->nrooms) ||
-		    strv_copy(&q->sel.except, &q->sel.nexcept, sel->except, sel->nexcept)) {
+		if (sios__strv_copy(&q->sel.rooms, &q->sel.nrooms, sel->rooms, sel->nrooms) ||
+		    sios__strv_copy(&q->sel.except, &q->sel.nexcept, sel->except, sel->nexcept)) {
 			q->done = 1;
 			sios__ra_req_free(q);
 			return SIOS_ENOMEM;

@@ -22,28 +22,6 @@ struct sios_emitter {
 	size_t nrooms, nexcept;
 };
 
-static void strv_clear(char ***v, size_t *n)
-{
-	for (size_t i = 0; i < *n; i++)
-		free((*v)[i]);
-	free(*v);
-	*v = NULL;
-	*n = 0;
-}
-
-static int strv_add(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
-
-	if (!nv)
-		return SIOS_ENOMEM;
-	*v = nv;
-	if (!(nv[*n] = sios__strdup(s)))
-		return SIOS_ENOMEM;
-	(*n)++;
-	return 0;
-}
-
 /* a reply that is not an error, or NULL */
 static int command_ok(redisContext *c, const char *fmt, const char *a, const char *b)
 {
@@ -114,8 +92,8 @@ SIOS_EXPORT void sios_emitter_free(sios_emitter *em)
 		return;
 	if (em->c)
 		redisFree(em->c);
-	strv_clear(&em->rooms, &em->nrooms);
-	strv_clear(&em->except, &em->nexcept);
+	sios__strv_free(&em->rooms, &em->nrooms);
+	sios__strv_free(&em->except, &em->nexcept);
 	sios__redis_url_clear(&em->url);
 	free(em->prefix);
 	free(em);
@@ -138,14 +116,14 @@ SIOS_EXPORT int sios_emitter_to(sios_emitter *em, const char *room)
 {
 	if (!em || !room || !*room)
 		return SIOS_EINVAL;
-	return strv_add(&em->rooms, &em->nrooms, room);
+	return sios__strv_add(&em->rooms, &em->nrooms, room, 0);
 }
 
 SIOS_EXPORT int sios_emitter_except(sios_emitter *em, const char *room)
 {
 	if (!em || !room || !*room)
 		return SIOS_EINVAL;
-	return strv_add(&em->except, &em->nexcept, room);
+	return sios__strv_add(&em->except, &em->nexcept, room, 0);
 }
 
 static int publish(sios_emitter *em, const char *chan, const char *data, size_t len)
@@ -246,7 +224,7 @@ out:
 	free(name);
 	free(chan);
 	/* the rooms were for this emit */
-	strv_clear(&em->rooms, &em->nrooms);
-	strv_clear(&em->except, &em->nexcept);
+	sios__strv_free(&em->rooms, &em->nrooms);
+	sios__strv_free(&em->except, &em->nexcept);
 	return r;
 }

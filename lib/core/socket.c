@@ -16,15 +16,12 @@ struct sios_next {
 
 static void rec_clear(sios_socket *s)
 {
-	for (size_t i = 0; i < s->nrec_rooms; i++)
-		free(s->rec_rooms[i]);
-	free(s->rec_rooms);
+	sios__strv_free(&s->rec_rooms, &s->nrec_rooms);
 	for (size_t i = 0; i < s->nrec_missed; i++)
 		sios__frame_clear(&s->rec_missed[i]);
 	free(s->rec_missed);
-	s->rec_rooms = NULL;
 	s->rec_missed = NULL;
-	s->nrec_rooms = s->nrec_missed = 0;
+	s->nrec_missed = 0;
 }
 
 static void run_middleware(sios_socket *s, struct sios__mw *m);
@@ -48,10 +45,7 @@ static void restored(int status, const sios__session_state *st, sios__frame *con
 		return;
 	}
 	if (!status && st && !sios__map_get(&s->nsp->sockets, st->sid) &&
-	    (!st->nrooms || (s->rec_rooms = calloc(st->nrooms, sizeof(*s->rec_rooms))))) {
-		for (size_t i = 0; i < st->nrooms; i++)
-			if ((s->rec_rooms[s->nrec_rooms] = sios__strdup(st->rooms[i])))
-				s->nrec_rooms++;
+	    sios__strv_copy(&s->rec_rooms, &s->nrec_rooms, st->rooms, st->nrooms) == 0) {
 		if (nmissed && (s->rec_missed = calloc(nmissed, sizeof(*s->rec_missed))))
 			for (size_t i = 0; i < nmissed; i++)
 				if (sios__frame_copy(&s->rec_missed[s->nrec_missed], missed[i]) == 0)
@@ -72,14 +66,8 @@ static void restored(int status, const sios__session_state *st, sios__frame *con
 static void add_room_to(const char *room, void *ud)
 {
 	sios__session_state *st = ud;
-	char **nv = realloc(st->rooms, (st->nrooms + 1) * sizeof(*nv));
 
-	if (nv && (nv[st->nrooms] = sios__strdup(room))) {
-		st->rooms = nv;
-		st->nrooms++;
-	} else if (nv) {
-		st->rooms = nv;
-	}
+	sios__strv_add(&st->rooms, &st->nrooms, room, 0);
 }
 
 static void persist(sios_socket *s, int reason)
@@ -97,9 +85,7 @@ static void persist(sios_socket *s, int reason)
 	sios_socket_rooms(s, add_room_to, &st);
 	st.gone_at = sios__wall_ms();
 	s->nsp->adapter->ops->persist_session(s->nsp->adapter, &st);
-	for (size_t i = 0; i < st.nrooms; i++)
-		free(st.rooms[i]);
-	free(st.rooms);
+	sios__strv_free(&st.rooms, &st.nrooms);
 }
 
 /* ---- lifecycle ------------------------------------------------------- */

@@ -19,13 +19,6 @@
 
 /* ---- users ---------------------------------------------------------------- */
 
-static void strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void grace_cb(sios__timer *t);
 
 struct puser *sios__presence_user(sios_presence *p, const char *id, int create)
@@ -49,7 +42,7 @@ struct puser *sios__presence_user(sios_presence *p, const char *id, int create)
 static void user_free(struct puser *u)
 {
 	sios__loop_timer_cancel(&u->p->srv->loop, &u->grace);
-	strv_free(u->friends, u->nfriends);
+	sios__strv_free(&u->friends, &u->nfriends);
 	free(u->status);
 	free(u->id);
 	free(u);
@@ -161,10 +154,10 @@ static int strv_set(char ***v, size_t *vn, const char *const *src, size_t n)
 		return SIOS_ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		if (!src[i] || !*src[i] || !(nv[i] = sios__strdup(src[i]))) {
-			strv_free(nv, n);
+			sios__strv_free(&nv, &n);
 			return src[i] && *src[i] ? SIOS_ENOMEM : SIOS_EINVAL;
 		}
-	strv_free(*v, *vn);
+	sios__strv_free(v, vn);
 	*v = nv;
 	*vn = n;
 	return 0;

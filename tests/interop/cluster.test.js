@@ -3,43 +3,15 @@
 // redis-server, with real socket.io-client clients.
 'use strict';
 const assert = require('assert');
-const net = require('net');
 const path = require('path');
 const { spawn } = require('child_process');
 const { io } = require('socket.io-client');
 const { createClient } = require('redis');
 const { Emitter } = require('@socket.io/redis-emitter');
-const { test, run, startServer, once, BUILD } = require('./lib/harness');
+const { test, run, startServer, once, startRedis, BUILD } = require('./lib/harness');
 
 const clients = [];
 let redis, A, B, C, N;
-
-function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-// a private redis-server on a loopback port; restart() keeps the port
-async function startRedis() {
-  const port = await freePort();
-  const r = { port, url: `redis://127.0.0.1:${port}` };
-  r.start = () => new Promise((resolve, reject) => {
-    r.proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    r.proc.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve(r); });
-    r.proc.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
-  });
-  r.stop = () => new Promise((resolve) => {
-    if (!r.proc || r.proc.exitCode !== null) return resolve();
-    r.proc.removeAllListeners('exit');
-    r.proc.on('exit', () => resolve());
-    r.proc.kill('SIGKILL');
-  });
-  return r.start();
-}
 
 function startPeer(name) {
   return new Promise((resolve, reject) => {

@@ -3,41 +3,13 @@
 // restarting empty, and the hand-written pattern's keys read from Node.
 'use strict';
 const assert = require('assert');
-const net = require('net');
-const { spawn } = require('child_process');
 const { io } = require('socket.io-client');
 const { createClient } = require('redis');
-const { test, run, startServer, once } = require('./lib/harness');
+const { test, run, startServer, once, startRedis } = require('./lib/harness');
 
 const TTL = 3;
 let redis, A, B;
 const all = [];
-
-function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const r = { port, url: `redis://127.0.0.1:${port}` };
-  r.start = () => new Promise((resolve, reject) => {
-    r.proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    r.proc.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve(r); });
-    r.proc.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
-  });
-  r.stop = () => new Promise((resolve) => {
-    if (!r.proc || r.proc.exitCode !== null) return resolve();
-    r.proc.removeAllListeners('exit');
-    r.proc.on('exit', () => resolve());
-    r.proc.kill('SIGKILL');
-  });
-  return r.start();
-}
 
 const chat = () => startServer('chat', ['--redis', redis.url, '--presence-ttl', String(TTL)]);
 

@@ -3,34 +3,11 @@
 // restart of every server.
 'use strict';
 const assert = require('assert');
-const net = require('net');
-const { spawn } = require('child_process');
 const { io } = require('socket.io-client');
-const { test, run, startServer, once } = require('./lib/harness');
+const { test, run, startServer, once, startRedis } = require('./lib/harness');
 
 let mem, redis, A, B;
 const all = [];
-
-function freePort() {
-  return new Promise((res) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
-
-async function startRedis() {
-  const port = await freePort();
-  const r = { url: `redis://127.0.0.1:${port}` };
-  await new Promise((resolve, reject) => {
-    r.proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    r.proc.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve(); });
-    r.proc.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
-  });
-  r.stop = () => new Promise((res) => { r.proc.removeAllListeners('exit'); r.proc.on('exit', res); r.proc.kill('SIGKILL'); });
-  return r;
-}
 
 // a client that does not answer "queued-messages" unless told to
 function connect(srv, userId, { ack = true } = {}) {

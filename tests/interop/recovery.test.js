@@ -4,7 +4,7 @@
 'use strict';
 const assert = require('assert');
 const { io } = require('socket.io-client');
-const { test, run, startServer, once } = require('./lib/harness');
+const { test, run, startServer, once, startRedis } = require('./lib/harness');
 
 let srv, short;
 const all = [];
@@ -67,16 +67,8 @@ test('a client that disconnects on purpose, or comes back after the window, star
 });
 
 test('across a cluster: the client comes back on another server, which has its session and what it missed', async () => {
-  const net = require('net');
-  const { spawn } = require('child_process');
-  const port = await new Promise((res) => {
-    const t = net.createServer();
-    t.listen(0, '127.0.0.1', () => { const p = t.address().port; t.close(() => res(p)); });
-  });
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise((res) => { let out = ''; redis.stdout.on('data', (d) => { out += d; if (/Ready to accept/.test(out)) res(); }); });
-  const url = `redis://127.0.0.1:${port}`;
+  const redis = await startRedis();
+  const { url } = redis;
   const [A, B] = await Promise.all([startServer('progs/cluster_server', ['--redis', url, '--recovery', '60000']),
     startServer('progs/cluster_server', ['--redis', url, '--recovery', '60000'])]);
   try {
@@ -103,7 +95,7 @@ test('across a cluster: the client comes back on another server, which has its s
     sender.disconnect();
   } finally {
     await Promise.all([A.stop(), B.stop()]);
-    redis.kill('SIGKILL');
+    await redis.stop();
   }
 });
 

@@ -1,6 +1,7 @@
 // A small TAP harness for the interop tests, plus the server launcher.
 'use strict';
 const { spawn } = require('child_process');
+const net = require('net');
 const path = require('path');
 
 const BUILD = process.env.SIOS_BUILD || path.join(__dirname, '..', '..', '..', 'build');
@@ -83,8 +84,37 @@ function startServer(name, args = [], opts = {}) {
   });
 }
 
+// a free loopback port (closed again at once: taken by the next binder)
+function freePort() {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
+// a private redis-server on a loopback port (no persistence), resolved
+// once it says it is ready; stop() kills it (-9), start() again keeps the port
+async function startRedis() {
+  const port = await freePort();
+  const r = { port, url: `redis://127.0.0.1:${port}` };
+  r.start = () => new Promise((resolve, reject) => {
+    r.proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    r.proc.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve(r); });
+    r.proc.on('exit', (code) => reject(new Error(`redis-server exited ${code}: ${out}`)));
+  });
+  r.stop = () => new Promise((resolve) => {
+    if (!r.proc || r.proc.exitCode !== null) return resolve();
+    r.proc.removeAllListeners('exit');
+    r.proc.on('exit', () => resolve());
+    r.proc.kill('SIGKILL');
+  });
+  return r.start();
+}
+
 function once(emitter, ev) {
   return new Promise((res) => emitter.once(ev, (...a) => res(a)));
 }
 
-module.exports = { test, run, startServer, once, BUILD };
+module.exports = { test, run, startServer, once, freePort, startRedis, BUILD };
