@@ -223,7 +223,7 @@ SIOS_EXPORT int sios_config_set_serve_client(sios_config *cfg, const char *dist_
  * prefix. url is redis://[[user]:password@]host[:port][/db] (host may be
  * [v6]) or unix:///path/to.sock[?db=N]; SIOS_EINVAL for anything else;
  * NULL leaves the cluster. The server starts whether Redis is up or not,
- * and (re)connects by itself: see sios_redis(7). */
+ * and (re)connects by itself: see sios_config_set_redis(3). */
 SIOS_EXPORT int sios_config_set_redis(sios_config *cfg, const char *url);
 /* The channels' prefix (default "socket.io", Node's default key). */
 SIOS_EXPORT int sios_config_set_redis_prefix(sios_config *cfg, const char *prefix);
