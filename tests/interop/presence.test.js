@@ -123,6 +123,18 @@ test('grace period: a reload within it announces nothing; staying away announces
   w.disconnect();
 });
 
+test('hostile names: a 300-byte userId is not counted, a 100000-entry friends list costs nothing lasting, the server answers on', async () => {
+  const long = 'x'.repeat(300);
+  const friends = Array.from({ length: 100000 }, (_, i) => `f${i}`);
+  const h = await connect(srv, { userId: long, friends }, ['websocket']);
+  const res = await h.emitWithAck('get-presence', [long, 'nobody']);
+  assert.deepStrictEqual(res.map((r) => r.status), ['offline', 'offline']);
+  const j = await connect(srv, { userId: 'judy', friends: [] });
+  assert.strictEqual((await j.emitWithAck('get-presence', ['judy']))[0].status, 'online');
+  h.disconnect();
+  j.disconnect();
+});
+
 test('the servers stop cleanly', async () => {
   for (const c of all) c.disconnect();
   await srv.stop();

@@ -65,6 +65,12 @@ for (const mode of ['memory', 'redis']) {
     x.disconnect();
   });
 
+  test(`${mode}: a direct message to a 300-byte user name is refused, not queued`, async () => {
+    const sam = await connect(A, `sam5-${mode}`);
+    assert.strictEqual(await sendTo(sam, 'y'.repeat(300), 'nope'), 'error');
+    sam.disconnect();
+  });
+
   test(`${mode}: no acknowledgement: the next connection gets them again`, async () => {
     const sam = await connect(A, `sam2-${mode}`);
     assert.strictEqual(await sendTo(sam, `vera-${mode}`, 'again'), 'queued');
